@@ -1,0 +1,1 @@
+# Shim wrappers of the batchnorm kernels (src/fc_batchnorm.h).

@@ -1,0 +1,1 @@
+# Shim wrappers of the conv kernels (src/fc_conv.h).

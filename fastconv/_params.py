@@ -1,0 +1,574 @@
+"""Argument normalisation and validation: the one place where arguments are
+checked and every error message is written.
+
+Public ops call these helpers once, at the boundary; what comes out is plain
+data (contiguous float arrays, frozen parameter records) that the kernels and
+the reference trust without checking again.  Messages follow one pattern:
+the argument's name, what was expected, and what was given.
+"""
+from __future__ import annotations
+
+import numbers
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+
+ALGORITHMS = ("auto", "direct", "im2col", "reference")
+ACTIVATIONS = (None, "relu")
+
+
+# --------------------------------------------------------------------------
+# scalars and small tuples
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def as_int(value, name, minimum=None):
+    """A Python int from an int-like value (bool excluded), >= minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name}: expected an int, got {_describe(value)}")
+    value = operator.index(value)
+    if minimum is not None and value < minimum:
+        bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name}: expected {bound}, got {value}")
+    return value
+
+
+def as_pair(value, name, minimum=None):
+    """(a, b) from an int or a sequence of two ints, each >= minimum."""
+    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
+            value, (bool, np.bool_)):
+        v = as_int(value, name, minimum)
+        return (v, v)
+    if isinstance(value, (tuple, list, np.ndarray)):
+        seq = list(value)
+        if len(seq) != 2:
+            raise ValueError(f"{name}: expected an int or a pair of ints, got "
+                             f"a sequence of length {len(seq)}: {value!r}")
+        return tuple(as_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(seq))
+    raise TypeError(f"{name}: expected an int or a pair of ints, got "
+                    f"{_describe(value)}")
+
+
+def as_positive_float(value, name):
+    """A finite float > 0 (eps and the like)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a positive float, got {_describe(value)}")
+    v = float(value)
+    if not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{name}: expected a positive finite float, got {value!r}")
+    return v
+
+
+def as_fraction(value, name):
+    """A float in [0, 1] (momentum)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name}: expected a float in [0, 1], got {_describe(value)}")
+    v = float(value)
+    if not (0.0 <= v <= 1.0):
+        raise ValueError(f"{name}: expected a float in [0, 1], got {value!r}")
+    return v
+
+
+def as_bool(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected True or False, got {_describe(value)}")
+    return bool(value)
+
+
+def as_choice(value, name, choices):
+    if not any(value is c or (c is not None and isinstance(value, str) and value == c)
+               for c in choices):
+        raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
+                         f"got {value!r}")
+    return value
+
+
+def algorithm_arg(value):
+    return as_choice(value, "algorithm", ALGORITHMS)
+
+
+def activation_arg(value):
+    return as_choice(value, "activation", ACTIVATIONS)
+
+
+def shape_arg(value, name, ndim=4):
+    """A tuple of `ndim` non-negative ints (input_shape of the backward ops)."""
+    if not isinstance(value, (tuple, list, np.ndarray)):
+        raise TypeError(f"{name}: expected a tuple of {ndim} ints, got {_describe(value)}")
+    seq = list(value)
+    if len(seq) != ndim:
+        raise ValueError(f"{name}: expected a tuple of {ndim} ints (N, C, H, W), "
+                         f"got {tuple(seq)!r}")
+    return tuple(as_int(v, f"{name}[{i}]", 0) for i, v in enumerate(seq))
+
+
+# --------------------------------------------------------------------------
+# arrays and dtypes
+
+def float_dtype_of(dtype, name):
+    """The float type an array of `dtype` computes in (NumPy's promotion)."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    if dtype == np.float16:
+        return np.dtype(np.float32)
+    if dtype.kind == "f":
+        raise TypeError(f"{name}: expected a float32 or float64 array (or one "
+                        f"that promotes to them), got dtype {dtype}; convert "
+                        f"it with .astype(np.float64)")
+    raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
+
+
+def as_array(value, name, ndim=None):
+    """An ndarray view of `value` (not copied), checked for kind and ndim."""
+    if value is None:
+        raise TypeError(f"{name}: expected an array, got None")
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name}: expected an array-like of numbers, got "
+                            f"{type(value).__name__} that NumPy cannot convert "
+                            f"({exc})") from None
+    float_dtype_of(arr.dtype, name)
+    if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+        want = " or ".join(f"{d}-D" for d in (ndim if isinstance(ndim, tuple) else (ndim,)))
+        raise ValueError(f"{name}: expected a {want} array, got a {arr.ndim}-D "
+                         f"array of shape {arr.shape}")
+    return arr
+
+
+def compute_dtype(*arrays):
+    """The widest float type among the arrays (None entries ignored)."""
+    dtypes = [float_dtype_of(a.dtype, "array") for a in arrays if a is not None]
+    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
+
+
+def contiguous(arr, dtype):
+    """`arr` as a C-contiguous array of `dtype`, copied only when needed."""
+    if arr is None:
+        return None
+    return np.ascontiguousarray(arr, dtype=dtype)
+
+
+def check_shape(arr, expected, name, what=""):
+    if tuple(arr.shape) != tuple(expected):
+        raise ValueError(f"{name}: expected shape {tuple(expected)}{what}, got "
+                         f"{tuple(arr.shape)}")
+
+
+def check_out(out, shape, dtype, inputs):
+    """`out=`: an ndarray of the result's shape and dtype, C-contiguous,
+    writable, sharing no memory with any input."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out: expected a numpy.ndarray, got {_describe(out)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out: expected dtype {dtype} (the result's), got {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out: expected shape {tuple(shape)}, got {out.shape}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out: expected a C-contiguous array, got a "
+                         f"non-contiguous one with strides {out.strides}")
+    if not out.flags.writeable:
+        raise ValueError("out: expected a writeable array, got a read-only one")
+    for arr_name, arr in inputs.items():
+        if arr is not None and isinstance(arr, np.ndarray) and np.shares_memory(out, arr):
+            raise ValueError(f"out: must not share memory with the input {arr_name}")
+    return out
+
+
+# --------------------------------------------------------------------------
+# convolution
+
+@dataclass(frozen=True)
+class ConvParams:
+    """A validated 2-D convolution: input N x C x H x W, weight
+    K x C/groups x R x S, output N x K x P x Q."""
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    stride: tuple          # (sh, sw)
+    padding: tuple         # ((top, bottom), (left, right))
+    dilation: tuple        # (dh, dw)
+    groups: int
+    P: int
+    Q: int
+
+    @property
+    def input_shape(self):
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def weight_shape(self):
+        return (self.K, self.C // self.groups, self.R, self.S)
+
+    @property
+    def output_shape(self):
+        return (self.N, self.K, self.P, self.Q)
+
+    @property
+    def flops(self):
+        """2 per multiply-add."""
+        return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+
+def conv_padding(padding, kernel, dilation, stride):
+    """((top, bottom), (left, right)) from an int, a pair, a pair of pairs,
+    'valid' or 'same' (the extra odd pixel goes bottom/right, as in PyTorch)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding: 'same' is not supported for strided "
+                                 f"convolutions, got stride={stride}")
+            pads = []
+            for k, d in zip(kernel, dilation):
+                total = d * (k - 1)
+                pads.append((total // 2, total - total // 2))
+            return tuple(pads)
+        raise ValueError(f"padding: expected an int, a pair, ((top, bottom), "
+                         f"(left, right)), 'same' or 'valid', got {padding!r}")
+    if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
+            isinstance(p, (tuple, list, np.ndarray)) for p in padding):
+        (t, b) = as_pair(padding[0], "padding[0]", 0)
+        (l, r) = as_pair(padding[1], "padding[1]", 0)
+        return ((t, b), (l, r))
+    ph, pw = as_pair(padding, "padding", 0)
+    return ((ph, ph), (pw, pw))
+
+
+def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
+    """Validate a convolution's geometry; shapes are already known 4-D."""
+    N, C, H, W = (int(v) for v in x_shape)
+    K, Cg, R, S = (int(v) for v in w_shape)
+    stride = as_pair(stride, "stride", 1)
+    dilation = as_pair(dilation, "dilation", 1)
+    groups = as_int(groups, "groups", 1)
+    if K < 1 or Cg < 1 or R < 1 or S < 1:
+        raise ValueError(f"weight: expected a non-empty weight of shape "
+                         f"(out_channels, in_channels/groups, kH, kW), got "
+                         f"{tuple(w_shape)}")
+    if C != Cg * groups:
+        raise ValueError(
+            f"Given groups={groups}, weight of size {list(w_shape)}, expected "
+            f"input{list(x_shape)} to have {Cg * groups} channels, but got {C} "
+            f"channels instead")
+    if K % groups != 0:
+        raise ValueError(f"weight: expected out_channels (weight.shape[0] = {K}) "
+                         f"to be divisible by groups={groups}")
+    pad = conv_padding(padding, (R, S), dilation, stride)
+    eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
+    padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
+    if padded[0] < eff[0] or padded[1] < eff[1]:
+        raise ValueError(
+            f"x: calculated padded input size per channel ({padded[0]} x "
+            f"{padded[1]}) is smaller than the dilated kernel ({eff[0]} x "
+            f"{eff[1]}); the kernel can't be larger than the padded input")
+    P = (padded[0] - eff[0]) // stride[0] + 1
+    Q = (padded[1] - eff[1]) // stride[1] + 1
+    return ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, P, Q)
+
+
+def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
+    """Validate conv2d's arrays and geometry.
+
+    Returns (x, weight, bias, params, dtype): arrays C-contiguous in the
+    compute dtype (copies only where the caller's were not)."""
+    x = as_array(x, "x", 4)
+    weight = as_array(weight, "weight", 4)
+    if bias is not None:
+        bias = as_array(bias, "bias", 1)
+    p = conv_params(x.shape, weight.shape, stride, padding, dilation, groups)
+    if bias is not None:
+        check_shape(bias, (p.K,), "bias", " (one value per output channel)")
+    dtype = compute_dtype(x, weight, bias)
+    return contiguous(x, dtype), contiguous(weight, dtype), contiguous(bias, dtype), p, dtype
+
+
+# --------------------------------------------------------------------------
+# pooling
+
+@dataclass(frozen=True)
+class PoolParams:
+    """A validated 2-D pooling window over N x C x H x W, output N x C x P x Q."""
+    N: int
+    C: int
+    H: int
+    W: int
+    kernel: tuple      # (kh, kw)
+    stride: tuple      # (sh, sw)
+    padding: tuple     # (ph, pw), symmetric
+    dilation: tuple    # (dh, dw); (1, 1) for average pooling
+    ceil_mode: bool
+    P: int
+    Q: int
+
+    @property
+    def input_shape(self):
+        return (self.N, self.C, self.H, self.W)
+
+    @property
+    def output_shape(self):
+        return (self.N, self.C, self.P, self.Q)
+
+
+def pool_output_size(size, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length: floor or ceil, and in ceil mode the
+    last window must start inside the input or its left padding."""
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1
+    return out
+
+
+def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
+                ceil_mode=False):
+    N, C, H, W = (int(v) for v in x_shape)
+    kernel = as_pair(kernel_size, "kernel_size", 1)
+    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
+        stride = kernel
+    else:
+        stride = as_pair(stride, "stride", 1)
+    padding = as_pair(padding, "padding", 0)
+    dilation = as_pair(dilation, "dilation", 1)
+    ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    for k, p in zip(kernel, padding):
+        if 2 * p > k:
+            raise ValueError(f"padding: expected at most half the kernel size "
+                             f"{kernel}, got padding={padding}")
+    P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
+    Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
+    if P < 1 or Q < 1:
+        raise ValueError(f"x: given input size {H} x {W}, the calculated output "
+                         f"size is {P} x {Q}, which is too small (kernel {kernel}, "
+                         f"stride {stride}, padding {padding}, dilation {dilation})")
+    return PoolParams(N, C, H, W, kernel, stride, padding, dilation, ceil_mode, P, Q)
+
+
+def divisor_arg(value):
+    if value is None:
+        return None
+    v = as_int(value, "divisor_override")
+    if v == 0:
+        raise ValueError("divisor_override: expected a non-zero int or None, got 0")
+    return v
+
+
+def pool_input(x, name="x"):
+    """A 4-D pooling input, C-contiguous in its compute dtype."""
+    x = as_array(x, name, 4)
+    dtype = compute_dtype(x)
+    return contiguous(x, dtype), dtype
+
+
+def max_pool_indices(indices, grad_shape, plane_size):
+    """Max-pool indices from the caller: integer, grad_output's shape, each
+    value inside its (H*W) plane.  Checked before any write."""
+    indices = as_array_int(indices, "indices")
+    check_shape(indices, grad_shape, "indices", " (grad_output's shape)")
+    if indices.size:
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= plane_size:
+            raise ValueError(f"indices: expected flat indices into each input "
+                             f"plane, in [0, {plane_size}), got values in "
+                             f"[{lo}, {hi}]")
+    return np.ascontiguousarray(indices, dtype=np.int64)
+
+
+def as_array_int(value, name):
+    if value is None:
+        raise TypeError(f"{name}: expected an integer array, got None")
+    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name}: expected an integer array (int64 indices), "
+                        f"got dtype {arr.dtype}")
+    return arr
+
+
+# --------------------------------------------------------------------------
+# batch norm
+
+def channel_vector(value, name, C, required=True):
+    """A length-C vector (running statistics, weight, bias) or None."""
+    if value is None:
+        if required:
+            raise TypeError(f"{name}: expected an array of shape ({C},), got None")
+        return None
+    arr = as_array(value, name, 1)
+    check_shape(arr, (C,), name, " (one value per channel)")
+    return arr
+
+
+def bn_input(x, name="x"):
+    """Batch-norm input: N x C x ... (2-D or more), C taken from axis 1."""
+    x = as_array(x, name)
+    if x.ndim < 2:
+        raise ValueError(f"{name}: expected an array of at least 2 dimensions "
+                         f"(N, C, ...), got a {x.ndim}-D array of shape {x.shape}")
+    return x
+
+
+def running_stat_for_update(value, name, C):
+    """Running statistics updated in place: a writeable float ndarray."""
+    if not isinstance(value, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy.ndarray to update in place in "
+                        f"training mode, got {_describe(value)}")
+    if value.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name}: expected a float32 or float64 array to update "
+                        f"in place, got dtype {value.dtype}")
+    if not value.flags.writeable:
+        raise ValueError(f"{name}: expected a writeable array to update in place "
+                         f"in training mode, got a read-only one")
+    return value
+
+
+# --------------------------------------------------------------------------
+# whole-op validation: each public op (fast or reference) calls one of these
+
+def conv_backward_inputs(grad_output, x, weight, stride, padding, dilation, groups):
+    """(grad_output, x, weight, params, dtype) for conv2d_backward."""
+    x = as_array(x, "x", 4)
+    weight = as_array(weight, "weight", 4)
+    grad_output = as_array(grad_output, "grad_output", 4)
+    p = conv_params(x.shape, weight.shape, stride, padding, dilation, groups)
+    check_shape(grad_output, p.output_shape, "grad_output",
+                " (the forward output's shape)")
+    dtype = compute_dtype(x, weight, grad_output)
+    return (contiguous(grad_output, dtype), contiguous(x, dtype),
+            contiguous(weight, dtype), p, dtype)
+
+
+def max_pool_inputs(x, kernel_size, stride, padding, dilation, ceil_mode,
+                    return_indices):
+    """(x, params, dtype) for max_pool2d."""
+    as_bool(return_indices, "return_indices")
+    x, dtype = pool_input(x)
+    p = pool_params(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    return x, p, dtype
+
+
+def max_pool_backward_inputs(grad_output, indices, input_shape):
+    """(grad_output, indices, input_shape, dtype) for max_pool2d_backward."""
+    input_shape = shape_arg(input_shape, "input_shape")
+    grad_output, dtype = pool_input(grad_output, "grad_output")
+    if grad_output.shape[:2] != input_shape[:2]:
+        raise ValueError(f"grad_output: expected batch and channels "
+                         f"{input_shape[:2]} (input_shape's), got "
+                         f"{grad_output.shape[:2]}")
+    indices = max_pool_indices(indices, grad_output.shape,
+                               input_shape[2] * input_shape[3])
+    return grad_output, indices, input_shape, dtype
+
+
+def avg_pool_inputs(x, kernel_size, stride, padding, ceil_mode,
+                    count_include_pad, divisor_override):
+    """(x, params, count_include_pad, divisor_override, dtype) for avg_pool2d."""
+    x, dtype = pool_input(x)
+    p = pool_params(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    return (x, p, as_bool(count_include_pad, "count_include_pad"),
+            divisor_arg(divisor_override), dtype)
+
+
+def avg_pool_backward_inputs(grad_output, input_shape, kernel_size, stride,
+                             padding, ceil_mode, count_include_pad,
+                             divisor_override):
+    """(grad_output, params, count_include_pad, divisor_override, dtype)."""
+    input_shape = shape_arg(input_shape, "input_shape")
+    grad_output, dtype = pool_input(grad_output, "grad_output")
+    p = pool_params(input_shape, kernel_size, stride, padding, 1, ceil_mode)
+    check_shape(grad_output, p.output_shape, "grad_output",
+                " (the forward output's shape)")
+    return (grad_output, p, as_bool(count_include_pad, "count_include_pad"),
+            divisor_arg(divisor_override), dtype)
+
+
+def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, eps):
+    """Validated batch_norm arguments.
+
+    Returns (x, running_mean, running_var, weight, bias, training, momentum,
+    eps, dtype).  x, weight and bias come back C-contiguous in the compute
+    dtype.  In training mode the running statistics come back as the
+    caller's own arrays (or None), to be updated in place; in eval mode as
+    contiguous arrays of the compute dtype."""
+    x = bn_input(x)
+    C = x.shape[1]
+    training = as_bool(training, "training")
+    momentum = as_fraction(momentum, "momentum")
+    eps = as_positive_float(eps, "eps")
+    rm = channel_vector(running_mean, "running_mean", C, required=not training)
+    rv = channel_vector(running_var, "running_var", C, required=not training)
+    w = channel_vector(weight, "weight", C, required=False)
+    b = channel_vector(bias, "bias", C, required=False)
+    dtype = compute_dtype(x, w, b, rm, rv)
+    if training:
+        per_channel = x.size // C if C else 0
+        if per_channel <= 1:
+            raise ValueError(f"x: expected more than 1 value per channel when "
+                             f"training, got input of shape {x.shape}")
+        if rm is not None:
+            rm = running_stat_for_update(rm, "running_mean", C)
+        if rv is not None:
+            rv = running_stat_for_update(rv, "running_var", C)
+    else:
+        rm, rv = contiguous(rm, dtype), contiguous(rv, dtype)
+    return (contiguous(x, dtype), rm, rv, contiguous(w, dtype),
+            contiguous(b, dtype), training, momentum, eps, dtype)
+
+
+def bn_backward_inputs(grad_output, x, weight, running_mean, running_var,
+                       training, eps):
+    """(grad_output, x, weight, running_mean, running_var, training, eps, dtype);
+    the running statistics are required (and used) only in eval mode."""
+    x = bn_input(x)
+    C = x.shape[1]
+    grad_output = as_array(grad_output, "grad_output")
+    check_shape(grad_output, x.shape, "grad_output", " (x's shape)")
+    training = as_bool(training, "training")
+    eps = as_positive_float(eps, "eps")
+    w = channel_vector(weight, "weight", C, required=False)
+    if training:
+        rm = rv = None
+        if x.size // max(C, 1) <= 1:
+            raise ValueError(f"x: expected more than 1 value per channel when "
+                             f"training, got input of shape {x.shape}")
+    else:
+        rm = channel_vector(running_mean, "running_mean", C)
+        rv = channel_vector(running_var, "running_var", C)
+    dtype = compute_dtype(grad_output, x, w, rm, rv)
+    return (contiguous(grad_output, dtype), contiguous(x, dtype),
+            contiguous(w, dtype), contiguous(rm, dtype), contiguous(rv, dtype),
+            training, eps, dtype)
+
+
+def fuse_inputs(weight, bias, running_mean, running_var, bn_weight, bn_bias, eps):
+    """(weight, bias, running_mean, running_var, bn_weight, bn_bias, eps) for
+    fuse_conv_bn; the vectors are per output channel, bias and the BN affine
+    optional.  Arrays come back as given (only checked)."""
+    weight = as_array(weight, "weight", 4)
+    K = weight.shape[0]
+    bias = channel_vector(bias, "bias", K, required=False)
+    rm = channel_vector(running_mean, "running_mean", K)
+    rv = channel_vector(running_var, "running_var", K)
+    g = channel_vector(bn_weight, "bn_weight", K, required=False)
+    b = channel_vector(bn_bias, "bn_bias", K, required=False)
+    return weight, bias, rm, rv, g, b, as_positive_float(eps, "eps")

@@ -1,0 +1,1 @@
+# Shim wrappers of the pool kernels (src/fc_pool.h).

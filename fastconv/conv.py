@@ -1,0 +1,91 @@
+"""conv2d and its relatives: the fast public API.
+
+Each function validates its arguments once (fastconv._params), allocates the
+output, picks the algorithm and calls the kernels.  Until the C kernels land,
+"direct" and "im2col" compute through the reference.
+"""
+import numpy as np
+
+from . import _params
+from . import reference
+
+
+def _run_conv(x, weight, bias, p, algorithm, out):
+    """The convolution itself, on validated arrays; writes into `out` when given."""
+    y = reference.conv2d_core(x, weight, bias, p)
+    if out is None:
+        return y
+    np.copyto(out, y)
+    return out
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+           *, algorithm="auto", out=None):
+    """2-D cross-correlation of NCHW `x` with KCRS `weight`, as
+    torch.nn.functional.conv2d.
+
+    padding: an int, a pair (pad_h, pad_w), a pair of pairs
+    ((top, bottom), (left, right)), 'valid' or 'same' (stride 1 only).
+    groups: input and output channels split into `groups` independent
+    convolutions (groups == channels is depthwise).  algorithm: "auto",
+    "direct", "im2col" or "reference".  out: a C-contiguous array of the
+    result's shape and dtype to write into.
+
+    Returns the N x K x P x Q output, in the wider dtype of the inputs.
+
+    >>> import numpy as np, fastconv as fc
+    >>> x = np.ones((1, 3, 8, 8), np.float32); w = np.ones((4, 3, 3, 3), np.float32)
+    >>> fc.conv2d(x, w, stride=2, padding=1).shape
+    (1, 4, 4, 4)
+    """
+    algorithm = _params.algorithm_arg(algorithm)
+    inputs = {"x": x, "weight": weight, "bias": bias}
+    x, weight, bias, p, dtype = _params.conv_inputs(
+        x, weight, bias, stride, padding, dilation, groups)
+    out = _params.check_out(out, p.output_shape, dtype, inputs)
+    return _run_conv(x, weight, bias, p, algorithm, out)
+
+
+def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
+                    groups=1, *, algorithm="auto"):
+    """Gradients of conv2d with respect to its input, weight and bias.
+
+    Takes the forward's arguments; returns (grad_input, grad_weight,
+    grad_bias), shaped like x, weight and (K,), in the compute dtype.
+    grad_bias is grad_output summed over N, P and Q."""
+    _params.algorithm_arg(algorithm)
+    grad_output, x, weight, p, _ = _params.conv_backward_inputs(
+        grad_output, x, weight, stride, padding, dilation, groups)
+    return reference.conv2d_backward_core(grad_output, x, weight, p)
+
+
+def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
+                 eps=1e-5):
+    """Fold inference batch norm into the convolution before it.
+
+    w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta,
+    computed in float64 and returned in the weight's dtype.  bias, bn_weight
+    and bn_bias may be None (0, 1 and 0)."""
+    return reference.fuse_conv_bn(weight, bias, running_mean, running_var,
+                                  bn_weight, bn_bias, eps)
+
+
+def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
+              stride=1, padding=0, dilation=1, groups=1, *, eps=1e-5,
+              activation=None, algorithm="auto", out=None):
+    """Inference conv2d -> batch_norm (running statistics) -> activation, as one
+    convolution with the batch norm folded into its weight and bias.
+    activation: None or "relu"."""
+    activation = _params.activation_arg(activation)
+    algorithm = _params.algorithm_arg(algorithm)
+    inputs = {"x": x, "weight": weight, "bias": bias}
+    x_arr = _params.as_array(x, "x", 4)
+    fw, fb = fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight,
+                          bn_bias, eps)
+    x, fw, fb, p, dtype = _params.conv_inputs(x_arr, fw, fb, stride, padding,
+                                              dilation, groups)
+    out = _params.check_out(out, p.output_shape, dtype, inputs)
+    y = _run_conv(x, fw, fb, p, algorithm, out)
+    if activation == "relu":
+        np.maximum(y, 0, out=y)
+    return y

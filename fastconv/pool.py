@@ -1,0 +1,54 @@
+"""Max and average pooling: the fast public API.
+
+Validation happens once in fastconv._params; the kernels get contiguous
+arrays and a PoolParams record.  Until the C kernels land they compute
+through the reference.
+"""
+from . import _params
+from . import reference
+
+
+def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
+               ceil_mode=False, return_indices=False):
+    """2-D max pooling over NCHW `x`, as torch.nn.functional.max_pool2d.
+
+    stride defaults to kernel_size; padding (implicit -inf) may be at most half
+    the kernel.  A NaN in a window wins.  With return_indices, also returns
+    int64 flat indices into each (n, c) plane of x (h * W + w), PyTorch's
+    convention, for max_pool2d_backward."""
+    x, p, _ = _params.max_pool_inputs(x, kernel_size, stride, padding,
+                                      dilation, ceil_mode, return_indices)
+    y, indices = reference.max_pool2d_core(x, p)
+    return (y, indices) if return_indices else y
+
+
+def max_pool2d_backward(grad_output, indices, input_shape):
+    """Gradient of max_pool2d: each grad_output value added at its index.
+
+    indices come from max_pool2d(..., return_indices=True); they are checked
+    (shape, range) before anything is written."""
+    grad_output, indices, input_shape, _ = _params.max_pool_backward_inputs(
+        grad_output, indices, input_shape)
+    return reference.max_pool2d_backward_core(grad_output, indices, input_shape)
+
+
+def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    """2-D average pooling over NCHW `x`, as torch.nn.functional.avg_pool2d.
+
+    count_include_pad: whether zero padding counts in the divisor;
+    divisor_override: a fixed divisor instead."""
+    x, p, cip, div, _ = _params.avg_pool_inputs(
+        x, kernel_size, stride, padding, ceil_mode, count_include_pad,
+        divisor_override)
+    return reference.avg_pool2d_core(x, p, cip, div)
+
+
+def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None,
+                        padding=0, ceil_mode=False, count_include_pad=True,
+                        divisor_override=None):
+    """Gradient of avg_pool2d with respect to its input of `input_shape`."""
+    grad_output, p, cip, div, _ = _params.avg_pool_backward_inputs(
+        grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
+        count_include_pad, divisor_override)
+    return reference.avg_pool2d_backward_core(grad_output, p, cip, div)

@@ -1,0 +1,61 @@
+/* fastconv's C API: everything the Cython shim (fastconv/_kernels.pyx) calls.
+ *
+ * The C layer never sees a Python object.  Arrays arrive as raw pointers to
+ * C-contiguous NCHW data that the Python layer has already validated, so the
+ * kernels check nothing but their own preconditions.  Sizes and indices are
+ * int64_t throughout: a 1 x 64 x 1536 x 1536 tensor already has 1.5e8
+ * elements and products of extents overflow 32 bits long before that.
+ */
+#ifndef FASTCONV_H
+#define FASTCONV_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+/* ---- instruction-set levels, chosen once at load time (dispatch.c) ---- */
+enum fc_isa { FC_ISA_GENERIC = 0, FC_ISA_AVX2 = 1, FC_ISA_AVX512 = 2 };
+
+/* Best level that both this CPU (and its OS) and this build support. */
+int fc_isa_detect(void);
+/* Activates min(requested, detected); returns the level in use. */
+int fc_isa_select(int requested);
+int fc_isa_active(void);
+const char *fc_isa_name(int isa);
+
+/* ---- threads (threads.c) ---- */
+/* fastconv's own thread count, used as num_threads() of every parallel
+ * region; kept globally rather than in OpenMP's per-thread ICV so that a
+ * call from any Python thread sees the value set from any other. */
+void fc_set_num_threads(int n);
+int fc_get_num_threads(void);
+int fc_max_threads(void);   /* threads OpenMP would use by default */
+int fc_have_openmp(void);
+
+/* ---- BLAS, supplied at load time by the shim from SciPy (blas.c) ----
+ * Fortran calling convention, column-major, as scipy.linalg.cython_blas
+ * exports them. */
+typedef void (*fc_sgemm_fn)(char *transa, char *transb, int *m, int *n,
+                            int *k, float *alpha, float *a, int *lda,
+                            float *b, int *ldb, float *beta, float *c,
+                            int *ldc);
+typedef void (*fc_dgemm_fn)(char *transa, char *transb, int *m, int *n,
+                            int *k, double *alpha, double *a, int *lda,
+                            double *b, int *ldb, double *beta, double *c,
+                            int *ldc);
+void fc_set_blas(fc_sgemm_fn sgemm, fc_dgemm_fn dgemm);
+
+/* Row-major C = alpha * op(A) op(B) + beta * C, A is M x K (or K x M when
+ * transposed), B is K x N (or N x K), all dimensions below 2^31. */
+void fc_sgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float *A, int64_t lda, const float *B,
+                 int64_t ldb, float beta, float *C, int64_t ldc);
+void fc_dgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
+                 double alpha, const double *A, int64_t lda, const double *B,
+                 int64_t ldb, double beta, double *C, int64_t ldc);
+
+/* ---- op families: each header declares its own entry points ---- */
+#include "fc_conv.h"
+#include "fc_pool.h"
+#include "fc_batchnorm.h"
+
+#endif
