@@ -1,0 +1,1 @@
+"""`python -m fastconv.bench`: see fastconv/bench/__main__.py."""
