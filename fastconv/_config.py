@@ -63,6 +63,8 @@ def _find_blas_threads_setter():
 
 _isa = _select_isa()
 _blas_path, _blas_set, _blas_get = _find_blas_threads_setter()
+if _blas_set is not None:
+    _kernels.set_blas_threads_fn(ctypes.cast(_blas_set, ctypes.c_void_p).value)
 
 
 def set_num_threads(n):

@@ -8,6 +8,9 @@ wrappers in its own include file.
 """
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
+cimport numpy as cnp
+
+cnp.import_array()
 
 cdef extern from "fastconv.h":
     int fc_isa_detect()
@@ -25,8 +28,15 @@ cdef extern from "fastconv.h":
                                  double *, int *, double *, int *, double *,
                                  double *, int *) noexcept nogil
     void fc_set_blas(fc_sgemm_fn s, fc_dgemm_fn d)
+    ctypedef void (*fc_blas_threads_fn)(int n) noexcept nogil
+    void fc_set_blas_threads_fn(fc_blas_threads_fn fn)
 
 fc_set_blas(<fc_sgemm_fn>sgemm, <fc_dgemm_fn>dgemm)
+
+
+def set_blas_threads_fn(size_t address):
+    """Hand C the address of the BLAS's set_num_threads(int) (0: none)."""
+    fc_set_blas_threads_fn(<fc_blas_threads_fn>address)
 
 ISA_LEVELS = ("generic", "avx2", "avx512")
 

@@ -275,6 +275,9 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
     if K % groups != 0:
         raise ValueError(f"weight: expected out_channels (weight.shape[0] = {K}) "
                          f"to be divisible by groups={groups}")
+    if H < 1 or W < 1:
+        raise ValueError(f"x: expected non-empty spatial dimensions, got input "
+                         f"of shape {tuple(x_shape)}")
     pad = conv_padding(padding, (R, S), dilation, stride)
     eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
     padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
@@ -352,6 +355,9 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     padding = as_pair(padding, "padding", 0)
     dilation = as_pair(dilation, "dilation", 1)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
+    if H < 1 or W < 1:
+        raise ValueError(f"x: expected non-empty spatial dimensions, got input "
+                         f"of shape {tuple(x_shape)}")
     for k, p in zip(kernel, padding):
         if 2 * p > k:
             raise ValueError(f"padding: expected at most half the kernel size "
@@ -362,6 +368,17 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         raise ValueError(f"x: given input size {H} x {W}, the calculated output "
                          f"size is {P} x {Q}, which is too small (kernel {kernel}, "
                          f"stride {stride}, padding {padding}, dilation {dilation})")
+    # A dilated window can fall wholly into the padding; PyTorch then returns
+    # -inf with an index outside the plane.  We refuse such geometry instead.
+    for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
+                                        ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
+        for o in range(out):
+            start = o * s - p
+            if not any(0 <= start + i * d < size for i in range(k)):
+                raise ValueError(f"x: the pooling window {o} along the {axis} "
+                                 f"(kernel {k}, stride {s}, padding {p}, dilation "
+                                 f"{d}) lies entirely in the padding of an input "
+                                 f"of size {size}")
     return PoolParams(N, C, H, W, kernel, stride, padding, dilation, ceil_mode, P, Q)
 
 
@@ -519,7 +536,9 @@ def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, ep
     rv = channel_vector(running_var, "running_var", C, required=not training)
     w = channel_vector(weight, "weight", C, required=False)
     b = channel_vector(bias, "bias", C, required=False)
-    dtype = compute_dtype(x, w, b, rm, rv)
+    # The running statistics are state kept in their own dtype (often
+    # float64 from np.zeros); they do not promote the result.
+    dtype = compute_dtype(x, w, b)
     if training:
         per_channel = x.size // C if C else 0
         if per_channel <= 1:
@@ -554,7 +573,7 @@ def bn_backward_inputs(grad_output, x, weight, running_mean, running_var,
     else:
         rm = channel_vector(running_mean, "running_mean", C)
         rv = channel_vector(running_var, "running_var", C)
-    dtype = compute_dtype(grad_output, x, w, rm, rv)
+    dtype = compute_dtype(grad_output, x, w)
     return (contiguous(grad_output, dtype), contiguous(x, dtype),
             contiguous(w, dtype), contiguous(rm, dtype), contiguous(rv, dtype),
             training, eps, dtype)

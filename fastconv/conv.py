@@ -1,22 +1,46 @@
 """conv2d and its relatives: the fast public API.
 
 Each function validates its arguments once (fastconv._params), allocates the
-output, picks the algorithm and calls the kernels.  Until the C kernels land,
-"direct" and "im2col" compute through the reference.
+output, picks the algorithm and calls the C kernels through the shim.
 """
 import numpy as np
 
+from . import _kernels
 from . import _params
 from . import reference
 
 
-def _run_conv(x, weight, bias, p, algorithm, out):
+def choose_algorithm(p, dtype, backward=False):
+    """"direct" or "im2col" for `algorithm="auto"`, from the benchmark suite.
+
+    The direct micro-kernels put output columns in vector lanes: they win on
+    stride-1 layers with rows at least a vector wide and on depthwise layers,
+    where im2col's GEMM has a single row.  Narrow images, strided layers and
+    1x1 layers (a plain GEMM) go to im2col + BLAS, as does float64 and every
+    backward pass, whose direct form is not blocked for the cache."""
+    if backward:
+        return "im2col"
+    if p.groups == p.C and p.C > 1:
+        return "direct"
+    if dtype != np.float32 or p.stride[1] != 1 or p.R * p.S == 1:
+        return "im2col"
+    return "direct" if p.Q >= 14 else "im2col"
+
+
+def _run_conv(x, weight, bias, p, algorithm, out, relu=False):
     """The convolution itself, on validated arrays; writes into `out` when given."""
-    y = reference.conv2d_core(x, weight, bias, p)
-    if out is None:
-        return y
-    np.copyto(out, y)
-    return out
+    if algorithm == "reference":
+        y = reference.conv2d_core(x, weight, bias, p)
+        if relu:
+            np.maximum(y, 0, out=y)   # NaN propagates, as torch.relu
+        if out is None:
+            return y
+        np.copyto(out, y)
+        return out
+    if algorithm == "auto":
+        algorithm = choose_algorithm(p, x.dtype)
+    y = out if out is not None else np.empty(p.output_shape, x.dtype)
+    return _kernels.conv2d(p, algorithm, x, weight, bias, relu, y)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -53,10 +77,18 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     Takes the forward's arguments; returns (grad_input, grad_weight,
     grad_bias), shaped like x, weight and (K,), in the compute dtype.
     grad_bias is grad_output summed over N, P and Q."""
-    _params.algorithm_arg(algorithm)
-    grad_output, x, weight, p, _ = _params.conv_backward_inputs(
+    algorithm = _params.algorithm_arg(algorithm)
+    grad_output, x, weight, p, dtype = _params.conv_backward_inputs(
         grad_output, x, weight, stride, padding, dilation, groups)
-    return reference.conv2d_backward_core(grad_output, x, weight, p)
+    if algorithm == "reference":
+        return reference.conv2d_backward_core(grad_output, x, weight, p)
+    if algorithm == "auto":
+        algorithm = choose_algorithm(p, dtype, backward=True)
+    gx = np.empty(p.input_shape, dtype)
+    gw = np.empty(p.weight_shape, dtype)
+    gb = np.empty((p.K,), dtype)
+    _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
+    return gx, gw, gb
 
 
 def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
@@ -85,7 +117,4 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     x, fw, fb, p, dtype = _params.conv_inputs(x_arr, fw, fb, stride, padding,
                                               dilation, groups)
     out = _params.check_out(out, p.output_shape, dtype, inputs)
-    y = _run_conv(x, fw, fb, p, algorithm, out)
-    if activation == "relu":
-        np.maximum(y, 0, out=y)
-    return y
+    return _run_conv(x, fw, fb, p, algorithm, out, relu=activation == "relu")

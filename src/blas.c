@@ -39,3 +39,13 @@ void fc_dgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
     dgemm_ptr(&ta, &tb, &m, &n, &k, &alpha, (double *)B, &la, (double *)A,
               &lb, &beta, C, &lc);
 }
+
+static fc_blas_threads_fn blas_threads_ptr;
+
+void fc_set_blas_threads_fn(fc_blas_threads_fn fn) { blas_threads_ptr = fn; }
+
+void fc_blas_threads(int n)
+{
+    if (blas_threads_ptr)
+        blas_threads_ptr(n);
+}

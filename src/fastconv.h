@@ -43,6 +43,11 @@ typedef void (*fc_dgemm_fn)(char *transa, char *transb, int *m, int *n,
                             double *b, int *ldb, double *beta, double *c,
                             int *ldc);
 void fc_set_blas(fc_sgemm_fn sgemm, fc_dgemm_fn dgemm);
+/* The BLAS's own thread-count setter (OpenBLAS), or NULL when unknown.  Work
+ * split over our OpenMP threads runs the BLAS on one thread meanwhile. */
+typedef void (*fc_blas_threads_fn)(int n);
+void fc_set_blas_threads_fn(fc_blas_threads_fn fn);
+void fc_blas_threads(int n);
 
 /* Row-major C = alpha * op(A) op(B) + beta * C, A is M x K (or K x M when
  * transposed), B is K x N (or N x K), all dimensions below 2^31. */

@@ -1,4 +1,40 @@
-/* Convolution entry points (conv_*.c).  Filled in by the conv2d issue. */
+/* Convolution entry points (conv_im2col.c, conv_direct.c).
+ *
+ * Tensors are C-contiguous NCHW; the weight is K x C/groups x R x S.  The
+ * output size P x Q is given (the Python layer computed it), so any padding,
+ * symmetric or not, is described by its top and left parts alone. */
 #ifndef FC_CONV_H
 #define FC_CONV_H
+
+#include <stdint.h>
+
+typedef struct {
+    int64_t N, C, H, W;     /* input */
+    int64_t K, R, S;        /* output channels, kernel rows and columns */
+    int64_t P, Q;           /* output rows and columns */
+    int64_t sh, sw;         /* stride */
+    int64_t pt, pl;         /* top and left padding */
+    int64_t dh, dw;         /* dilation */
+    int64_t groups;
+} fc_conv_shape;
+
+enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 };
+
+/* Return 0, or FC_ENOMEM when a workspace cannot be allocated. */
+#define FC_ENOMEM 1
+
+/* y = conv(x, w) + bias (bias may be NULL), then max(y, 0) when relu. */
+int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
+                  const float *w, const float *bias, int relu, float *y);
+int fc_conv2d_f64(const fc_conv_shape *s, int algo, const double *x,
+                  const double *w, const double *bias, int relu, double *y);
+
+/* Gradients of conv2d: each output pointer may be NULL to skip it. */
+int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
+                           const float *x, const float *w, float *gx,
+                           float *gw, float *gb);
+int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
+                           const double *x, const double *w, double *gx,
+                           double *gw, double *gb);
+
 #endif

@@ -1,0 +1,45 @@
+/* Direct convolution for float32 and float64 (conv_direct_tmpl.h), with the
+ * micro-kernel picked from the instruction-set level active at call time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_internal.h"
+#include "conv_direct.h"
+
+static fc_direct_f32_kernel select_kernel_f32(int depthwise)
+{
+    static const fc_direct_f32_kernel dense[] = {
+        {8, 4, 2, f32_conv_direct_4x2x8_generic},
+        {8, 4, 3, f32_conv_direct_4x3x8_avx2},
+        {16, 8, 3, f32_conv_direct_8x3x16_avx512},
+    };
+    static const fc_direct_f32_kernel dw[] = {
+        {8, 1, 4, f32_conv_direct_1x4x8_generic},
+        {8, 1, 6, f32_conv_direct_1x6x8_avx2},
+        {16, 1, 8, f32_conv_direct_1x8x16_avx512},
+    };
+    return depthwise ? dw[fc_isa_active()] : dense[fc_isa_active()];
+}
+
+static fc_direct_f64_kernel select_kernel_f64(int depthwise)
+{
+    static const fc_direct_f64_kernel generic = {8, 4, 2, f64_conv_direct_4x2x8_generic};
+    static const fc_direct_f64_kernel generic_dw = {8, 1, 4, f64_conv_direct_1x4x8_generic};
+    static const fc_direct_f64_kernel avx512 = {8, 8, 3, f64_conv_direct_8x3x8_avx512};
+    if (depthwise)
+        return generic_dw;
+    return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
+}
+
+#define T float
+#define FN(name) name##_f32
+#define KERNEL_T fc_direct_f32_kernel
+#include "conv_direct_tmpl.h"
+#undef T
+#undef FN
+#undef KERNEL_T
+
+#define T double
+#define FN(name) name##_f64
+#define KERNEL_T fc_direct_f64_kernel
+#include "conv_direct_tmpl.h"

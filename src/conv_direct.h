@@ -1,0 +1,70 @@
+/* The direct convolution's micro-kernel interface (conv_direct.c drives,
+ * f32_conv_direct_*.c and conv_direct_generic.c compute).
+ *
+ * A tile is KB output channels x NV output rows x LANES output columns,
+ * accumulated in registers over all input channels and kernel taps; output
+ * pixels run along the vector lanes, so stores go straight to NCHW rows.
+ * Input rows are located through per-(row, tap) offsets, and every load is
+ * masked per lane: padding, rows outside the image and columns past the
+ * output are masked-off lanes that read nothing (XNNPACK's indirection idea,
+ * with masks instead of a zero buffer). */
+#ifndef FC_CONV_DIRECT_H
+#define FC_CONV_DIRECT_H
+
+#include <stdint.h>
+
+#define FC_DIRECT_MAX_NV 8
+
+typedef struct {
+    int64_t Cg, R, S;           /* input channels of the group, taps */
+    int64_t cstride;            /* H * W: next input channel */
+    int64_t sw;                 /* input columns between neighbouring lanes */
+    const int64_t *row_off;     /* [NV][R] offset of input row ih * W, or 0 */
+    const int64_t *col_off;     /* [S] input column of lane 0 for tap s */
+    const uint32_t *mask;       /* [NV][R][S] lanes whose input is in bounds */
+    int64_t ystride;            /* P * Q: next output channel */
+    int64_t yrow;               /* Q: next output row */
+    int64_t nk, nrows;          /* channels and rows of this tile to store */
+    uint32_t store_mask;        /* lanes of this tile to store */
+    int relu;
+} fc_direct_tile;
+
+/* x: channel 0 of the image's group, wp: packed weights [Cg][R][S][KB],
+ * bias: KB values or NULL, y: first output of the tile. */
+typedef void (*fc_direct_f32_fn)(const fc_direct_tile *t, const float *x,
+                                 const float *wp, const float *bias, float *y);
+typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
+                                 const double *wp, const double *bias,
+                                 double *y);
+
+typedef struct {
+    int lanes, kb, nv;
+    fc_direct_f32_fn fn;
+} fc_direct_f32_kernel;
+
+typedef struct {
+    int lanes, kb, nv;
+    fc_direct_f64_fn fn;
+} fc_direct_f64_kernel;
+
+/* The micro-kernels, named dtype_op_tile_isa. */
+void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *, const float *,
+                                   const float *, const float *, float *);
+void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *, const float *,
+                                   const float *, const float *, float *);
+void f32_conv_direct_4x3x8_avx2(const fc_direct_tile *, const float *,
+                                const float *, const float *, float *);
+void f32_conv_direct_1x6x8_avx2(const fc_direct_tile *, const float *,
+                                const float *, const float *, float *);
+void f32_conv_direct_4x2x8_generic(const fc_direct_tile *, const float *,
+                                   const float *, const float *, float *);
+void f32_conv_direct_1x4x8_generic(const fc_direct_tile *, const float *,
+                                   const float *, const float *, float *);
+void f64_conv_direct_8x3x8_avx512(const fc_direct_tile *, const double *,
+                                  const double *, const double *, double *);
+void f64_conv_direct_4x2x8_generic(const fc_direct_tile *, const double *,
+                                   const double *, const double *, double *);
+void f64_conv_direct_1x4x8_generic(const fc_direct_tile *, const double *,
+                                   const double *, const double *, double *);
+
+#endif

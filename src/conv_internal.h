@@ -1,0 +1,45 @@
+/* Shared between the convolution files; not part of the C API. */
+#ifndef FC_CONV_INTERNAL_H
+#define FC_CONV_INTERNAL_H
+
+#include "fastconv.h"
+
+int fc_conv2d_im2col_f32(const fc_conv_shape *s, const float *x,
+                         const float *w, const float *bias, int relu, float *y);
+int fc_conv2d_im2col_f64(const fc_conv_shape *s, const double *x,
+                         const double *w, const double *bias, int relu,
+                         double *y);
+int fc_conv2d_backward_im2col_f32(const fc_conv_shape *s, const float *gy,
+                                  const float *x, const float *w, float *gx,
+                                  float *gw);
+int fc_conv2d_backward_im2col_f64(const fc_conv_shape *s, const double *gy,
+                                  const double *x, const double *w,
+                                  double *gx, double *gw);
+
+int fc_conv2d_direct_f32(const fc_conv_shape *s, const float *x,
+                         const float *w, const float *bias, int relu, float *y);
+int fc_conv2d_direct_f64(const fc_conv_shape *s, const double *x,
+                         const double *w, const double *bias, int relu,
+                         double *y);
+int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
+                                  const float *x, const float *w, float *gx,
+                                  float *gw);
+int fc_conv2d_backward_direct_f64(const fc_conv_shape *s, const double *gy,
+                                  const double *x, const double *w,
+                                  double *gx, double *gw);
+
+/* Whether the pure-GEMM shortcut applies: a 1x1, stride-1, unpadded
+ * convolution reads its input exactly as the im2col matrix. */
+static inline int fc_conv_is_pointwise(const fc_conv_shape *s)
+{
+    return s->R == 1 && s->S == 1 && s->sh == 1 && s->sw == 1 &&
+           s->pt == 0 && s->pl == 0 && s->P == s->H && s->Q == s->W;
+}
+
+/* Balanced enough to split `items` whole work items over `nt` threads. */
+static inline int fc_split_outer(int64_t items, int nt)
+{
+    return nt > 1 && (items >= 4 * (int64_t)nt || (items >= nt && items % nt == 0));
+}
+
+#endif
