@@ -1,0 +1,136 @@
+/* Max and average pooling, forward and backward, for float32 and float64
+ * (pool_tmpl.h), with the micro-kernels of the instruction-set level active
+ * at call time (pool_internal.h).
+ *
+ * Every (n, c) plane is independent.  The forward passes split the output
+ * rows of all planes over the threads; the backward passes split whole
+ * planes, and within a plane one thread writes every element, so the results
+ * never depend on the thread count. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool_internal.h"
+
+/* Taps of window o along one axis (start + i * d for i < k, start = o * st
+ * - pad) that fall inside [0, size): how many, and the first in *first.
+ * PyTorch's `while (start < 0) start += d` and its clipped end. */
+static int64_t pool_span(int64_t o, int64_t k, int64_t st, int64_t pad,
+                         int64_t d, int64_t size, int64_t *first)
+{
+    const int64_t start = o * st - pad;
+    const int64_t i_lo = start < 0 ? (-start + d - 1) / d : 0;
+    int64_t i_hi;
+    *first = start + i_lo * d;
+    if (start > size - 1)
+        return 0;
+    i_hi = (size - 1 - start) / d + 1;
+    if (i_hi > k)
+        i_hi = k;
+    return i_hi > i_lo ? i_hi - i_lo : 0;
+}
+
+/* One axis of the average pool's divisor (PyTorch's rule): the window's
+ * length counting padding but not what ceil_mode adds past it, or with
+ * count_pad == 0 only its elements inside the input. */
+static int64_t avg_len(int64_t o, int64_t k, int64_t st, int64_t pad,
+                       int64_t size, int count_pad)
+{
+    int64_t start = o * st - pad, end = start + k;
+    if (end > size + pad)
+        end = size + pad;
+    if (!count_pad) {
+        if (start < 0)
+            start = 0;
+        if (end > size)
+            end = size;
+    }
+    return end - start;
+}
+
+/* The output columns [*lo, *hi) whose windows lie wholly inside the input
+ * row: the micro-kernels' share; the driver computes the others. */
+static void pool_interior(const fc_pool_shape *s, int64_t *lo, int64_t *hi)
+{
+    const int64_t last = s->W - 1 + s->pw - (s->kw - 1) * s->dw;
+    int64_t l = (s->pw + s->sw - 1) / s->sw;
+    int64_t h = last < 0 ? 0 : last / s->sw + 1;
+    if (l > s->Q)
+        l = s->Q;
+    if (h > s->Q)
+        h = s->Q;
+    *lo = l;
+    *hi = h > l ? h : l;
+}
+
+static int pool_variant(const fc_pool_shape *s)
+{
+    if (s->kw == 2 && s->sw == 2)
+        return FC_POOL_K2S2;
+    if (s->kw == 3 && s->sw == 2)
+        return FC_POOL_K3S2;
+    return FC_POOL_ROW;
+}
+
+/* The window is the whole plane (global average pooling). */
+static int pool_is_global(const fc_pool_shape *s)
+{
+    return s->P == 1 && s->Q == 1 && s->ph == 0 && s->pw == 0 &&
+           s->kh == s->H && s->kw == s->W && s->dh == 1 && s->dw == 1;
+}
+
+/* Threads for a pass over `elems` input elements: below a few tens of KB a
+ * parallel region costs more than it saves. */
+static int pool_threads(int64_t elems)
+{
+    return elems < 16384 ? 1 : fc_get_num_threads();
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define POOL_X86 1
+#else
+#define POOL_X86 0
+#endif
+
+static const fc_pool_f32_kernels *pool_kernels_f32(void)
+{
+#if POOL_X86
+    switch (fc_isa_active()) {
+    case FC_ISA_AVX512: return &fc_pool_f32_avx512;
+    case FC_ISA_AVX2: return &fc_pool_f32_avx2;
+    default: break;
+    }
+#endif
+    return &fc_pool_f32_generic;
+}
+
+static const fc_pool_f64_kernels *pool_kernels_f64(void)
+{
+#if POOL_X86
+    switch (fc_isa_active()) {
+    case FC_ISA_AVX512: return &fc_pool_f64_avx512;
+    case FC_ISA_AVX2: return &fc_pool_f64_avx2;
+    default: break;
+    }
+#endif
+    return &fc_pool_f64_generic;
+}
+
+#define T float
+#define FN(name) name##_f32
+#define KSET fc_pool_f32_kernels
+#define KERNELS pool_kernels_f32
+#define GENERIC (&fc_pool_f32_generic)
+#include "pool_tmpl.h"
+#undef T
+#undef FN
+#undef KSET
+#undef KERNELS
+#undef GENERIC
+
+#define T double
+#define FN(name) name##_f64
+#define KSET fc_pool_f64_kernels
+#define KERNELS pool_kernels_f64
+#define GENERIC (&fc_pool_f64_generic)
+#include "pool_tmpl.h"

@@ -1,0 +1,76 @@
+/* The pooling micro-kernel interface (pool.c drives, f32_pool_*.c,
+ * f64_pool_*.c and pool_generic.c compute; pool_kernel_tmpl.h is the body
+ * they share).
+ *
+ * Forward: a micro-kernel computes a run of n consecutive output columns of
+ * one output row whose windows lie wholly inside the input along the row
+ * ("interior" columns); output columns run along the vector lanes.  The
+ * driver clips the window's rows to the input (nr rows remain, rstep apart)
+ * and computes the border columns itself.  Input rows of a window are
+ * arithmetic (dilation dh), so two numbers describe them.
+ *
+ * Variants: ROW takes kw and sw at run time; K2S2 and K3S2 are the common
+ * 2x2/s2 and 3x3/s2 windows with the window width and stride compiled in
+ * (their heights, dilation and padding still come at run time). */
+#ifndef FC_POOL_INTERNAL_H
+#define FC_POOL_INTERNAL_H
+
+#include <stdint.h>
+
+#include "fastconv.h"
+
+typedef struct {
+    int64_t nr;       /* window rows inside the input (>= 1) */
+    int64_t rstep;    /* plane offset between them: dh * W */
+    int64_t kw, sw, dw;
+    int64_t n;        /* output columns in the run */
+    int64_t off;      /* plane offset of the first tap of the run's first
+                         output: ih * W + iw of (first row, column tap 0) */
+} fc_pool_row;
+
+enum { FC_POOL_ROW = 0, FC_POOL_K2S2 = 1, FC_POOL_K3S2 = 2, FC_POOL_VARIANTS = 3 };
+
+/* x: the input plane; y, ind: the run's first output (and index). */
+typedef void (*fc_maxpool_idx_f32_fn)(const fc_pool_row *r, const float *x,
+                                      float *y, int64_t *ind);
+typedef void (*fc_maxpool_f32_fn)(const fc_pool_row *r, const float *x,
+                                  float *y);
+typedef void (*fc_avgpool_f32_fn)(const fc_pool_row *r, const float *x,
+                                  float div, float *y);
+typedef void (*fc_maxpool_idx_f64_fn)(const fc_pool_row *r, const double *x,
+                                      double *y, int64_t *ind);
+typedef void (*fc_maxpool_f64_fn)(const fc_pool_row *r, const double *x,
+                                  double *y);
+typedef void (*fc_avgpool_f64_fn)(const fc_pool_row *r, const double *x,
+                                  double div, double *y);
+
+/* The rest of the kernel set, per dtype:
+ *   avgpool_global(planes, size, x, div, y): y[i] = sum of plane i / div;
+ *   avgpool_bwd_div(n, gy, div, gd):   gd[i] = gy[i] / div[i];
+ *   avgpool_bwd_rows(nrows, stride, src, n, dst):
+ *                                      dst[i] = sum_j src[j * stride + i];
+ *   avgpool_bwd_s1(kw, v, n, dst):     dst[i] = sum_{s < kw} v[i - s];
+ *   avgpool_bwd_dup2(v, n, dst):       dst[i] = v[i / 2]. */
+#define FC_POOL_KERNEL_SET(T, DT)                                            \
+    typedef struct {                                                         \
+        fc_maxpool_idx_##DT##_fn max_idx[FC_POOL_VARIANTS];                  \
+        fc_maxpool_##DT##_fn max[FC_POOL_VARIANTS];                          \
+        fc_avgpool_##DT##_fn avg[FC_POOL_VARIANTS];                          \
+        void (*avg_global)(int64_t, int64_t, const T *, T, T *);             \
+        void (*bwd_div)(int64_t, const T *, const T *, T *);                 \
+        void (*bwd_rows)(int64_t, int64_t, const T *, int64_t, T *);         \
+        void (*bwd_s1)(int64_t, const T *, int64_t, T *);                    \
+        void (*bwd_dup2)(const T *, int64_t, T *);                           \
+        int idx32;    /* indices tracked in 32 bits: planes < 2^31 only */   \
+    } fc_pool_##DT##_kernels;
+FC_POOL_KERNEL_SET(float, f32)
+FC_POOL_KERNEL_SET(double, f64)
+#undef FC_POOL_KERNEL_SET
+
+/* One kernel set per dtype and instruction-set level. */
+extern const fc_pool_f32_kernels fc_pool_f32_generic, fc_pool_f32_avx2,
+    fc_pool_f32_avx512;
+extern const fc_pool_f64_kernels fc_pool_f64_generic, fc_pool_f64_avx2,
+    fc_pool_f64_avx512;
+
+#endif

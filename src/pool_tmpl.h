@@ -1,0 +1,267 @@
+/* Pooling drivers, written once for both float types: window clipping,
+ * border columns, divisors, threads.  The micro-kernels (pool_internal.h)
+ * are the only part that knows the instruction set.
+ *
+ * Included by pool.c with T, FN(name), KSET (the kernel-set type),
+ * KERNELS() (the active set) and GENERIC (the plain-C set) defined. */
+
+/* ---- max pooling ---- */
+
+/* Output column ow of a row whose window rows start at ih (nr of them):
+ * PyTorch's scan, `if (v > max || isnan(v))`, from -inf and the index of
+ * the window's first element inside the input. */
+static void FN(max_one)(const fc_pool_shape *s, const T *xp, int64_t ih,
+                        int64_t nr, int64_t ow, T *y, int64_t *ind)
+{
+    int64_t iw;
+    const int64_t nc = pool_span(ow, s->kw, s->sw, s->pw, s->dw, s->W, &iw);
+    T mx = -(T)INFINITY;
+    int64_t at = ih * s->W + iw;
+    for (int64_t j = 0; j < nr; j++) {
+        const int64_t row = (ih + j * s->dh) * s->W;
+        for (int64_t c = 0; c < nc; c++) {
+            const int64_t i = row + iw + c * s->dw;
+            const T v = xp[i];
+            if (v > mx || isnan(v)) {
+                mx = v;
+                at = i;
+            }
+        }
+    }
+    y[ow] = mx;
+    if (ind)
+        ind[ow] = at;
+}
+
+int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
+                      int64_t *indices)
+{
+    const KSET *ks = KERNELS();
+    const int variant = pool_variant(s);
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t rows = s->N * s->C * P;
+    int64_t q_lo, q_hi;
+    if (rows == 0)
+        return 0;
+    if (indices && ks->idx32 && H * W > INT32_MAX)
+        ks = GENERIC;
+    pool_interior(s, &q_lo, &q_hi);
+#pragma omp parallel for num_threads(pool_threads(s->N * s->C * H * W)) schedule(static)
+    for (int64_t it = 0; it < rows; it++) {
+        const T *xp = x + it / P * H * W;
+        T *yr = y + it * Q;
+        int64_t *ir = indices ? indices + it * Q : NULL;
+        int64_t ih, ow = 0;
+        const int64_t nr = pool_span(it % P, s->kh, s->sh, s->ph, s->dh, H, &ih);
+        if (nr > 0 && q_hi > q_lo) {
+            fc_pool_row r;
+            r.nr = nr;
+            r.rstep = s->dh * W;
+            r.kw = s->kw;
+            r.sw = s->sw;
+            r.dw = s->dw;
+            r.n = q_hi - q_lo;
+            r.off = ih * W + q_lo * s->sw - s->pw;
+            if (ir)
+                ks->max_idx[variant](&r, xp, yr + q_lo, ir + q_lo);
+            else
+                ks->max[variant](&r, xp, yr + q_lo);
+            for (; ow < q_lo; ow++)
+                FN(max_one)(s, xp, ih, nr, ow, yr, ir);
+            ow = q_hi;
+        }
+        for (; ow < Q; ow++)
+            FN(max_one)(s, xp, ih, nr, ow, yr, ir);
+    }
+    return 0;
+}
+
+int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
+                               const int64_t *indices, T *gx)
+{
+    const int64_t planes = s->N * s->C, HW = s->H * s->W, PQ = s->P * s->Q;
+#pragma omp parallel for num_threads(pool_threads(planes * HW)) schedule(static)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        T *g = gx + pl * HW;
+        const T *d = gy + pl * PQ;
+        const int64_t *at = indices + pl * PQ;
+        memset(g, 0, (size_t)HW * sizeof(T));
+        for (int64_t i = 0; i < PQ; i++)
+            g[at[i]] += d[i];
+    }
+    return 0;
+}
+
+/* ---- average pooling ---- */
+
+/* Output column ow of a row whose window rows start at ih (nr of them, the
+ * row part of the divisor hlen): the sum in row-major order / divisor. */
+static void FN(avg_one)(const fc_pool_shape *s, const T *xp, int64_t ih,
+                        int64_t nr, int64_t hlen, int count_pad,
+                        int64_t divisor_override, int64_t ow, T *y)
+{
+    int64_t iw;
+    const int64_t nc = pool_span(ow, s->kw, s->sw, s->pw, 1, s->W, &iw);
+    const int64_t div = divisor_override ? divisor_override
+        : hlen * avg_len(ow, s->kw, s->sw, s->pw, s->W, count_pad);
+    T acc = 0;
+    for (int64_t j = 0; j < nr; j++) {
+        const T *row = xp + (ih + j) * s->W + iw;
+        for (int64_t c = 0; c < nc; c++)
+            acc += row[c];
+    }
+    y[ow] = acc / (T)div;
+}
+
+int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
+                      int64_t divisor_override, const T *x, T *y)
+{
+    const KSET *ks = KERNELS();
+    const int variant = pool_variant(s);
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t planes = s->N * s->C, rows = planes * P;
+    const int nt = pool_threads(planes * H * W);
+    int64_t q_lo, q_hi;
+    if (rows == 0)
+        return 0;
+    if (pool_is_global(s)) {
+        /* blocks of planes, each summed by one contiguous pass */
+        const int64_t block = 64, nb = (planes + block - 1) / block;
+        const T div = (T)(divisor_override ? divisor_override : H * W);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t b = 0; b < nb; b++) {
+            const int64_t n = planes - b * block < block ? planes - b * block : block;
+            ks->avg_global(n, H * W, x + b * block * H * W, div, y + b * block);
+        }
+        return 0;
+    }
+    pool_interior(s, &q_lo, &q_hi);
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t it = 0; it < rows; it++) {
+        const T *xp = x + it / P * H * W;
+        T *yr = y + it * Q;
+        const int64_t oh = it % P;
+        const int64_t hlen = avg_len(oh, s->kh, s->sh, s->ph, H, count_pad);
+        int64_t ih, ow = 0;
+        const int64_t nr = pool_span(oh, s->kh, s->sh, s->ph, 1, H, &ih);
+        if (nr > 0 && q_hi > q_lo) {
+            /* inside the row every window has kw columns, counted either way */
+            const int64_t div = divisor_override ? divisor_override : hlen * s->kw;
+            fc_pool_row r;
+            r.nr = nr;
+            r.rstep = W;
+            r.kw = s->kw;
+            r.sw = s->sw;
+            r.dw = 1;
+            r.n = q_hi - q_lo;
+            r.off = ih * W + q_lo * s->sw - s->pw;
+            ks->avg[variant](&r, xp, (T)div, yr + q_lo);
+            for (; ow < q_lo; ow++)
+                FN(avg_one)(s, xp, ih, nr, hlen, count_pad, divisor_override, ow, yr);
+            ow = q_hi;
+        }
+        for (; ow < Q; ow++)
+            FN(avg_one)(s, xp, ih, nr, hlen, count_pad, divisor_override, ow, yr);
+    }
+    return 0;
+}
+
+/* One input row of the average-pool gradient from v, the sum over the
+ * output rows whose windows hold it of gy / divisor (v[q] = 0 for q < 0 and
+ * q >= Q): out[iw] = sum of v[q] over the windows q holding column iw. */
+static void FN(avg_expand)(const fc_pool_shape *s, const KSET *ks,
+                           const T *v, T *out)
+{
+    const int64_t W = s->W, kw = s->kw, sw = s->sw, pw = s->pw;
+    if (sw == 1) {
+        ks->bwd_s1(kw, v + pw, W, out);
+    } else if (kw == 2 && sw == 2) {        /* pw is 0 or 1 */
+        if (pw == 0) {
+            ks->bwd_dup2(v, W, out);
+        } else {
+            out[0] = v[0];
+            if (W > 1)
+                ks->bwd_dup2(v + 1, W - 1, out + 1);
+        }
+    } else {
+        for (int64_t iw = 0; iw < W; iw++) {
+            const int64_t a = iw + pw;
+            int64_t q = a - kw + 1 <= 0 ? 0 : (a - kw + sw) / sw;
+            int64_t q_end = a / sw + 1;
+            T acc = 0;
+            if (q_end > s->Q)
+                q_end = s->Q;
+            for (; q < q_end; q++)
+                acc += v[q];
+            out[iw] = acc;
+        }
+    }
+}
+
+int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
+                               int64_t divisor_override, const T *gy, T *gx)
+{
+    const KSET *ks = KERNELS();
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t planes = s->N * s->C, HW = H * W, PQ = P * Q;
+    const int64_t vlen = s->kw + Q + W + s->pw + 2;
+    const int nt = pool_threads(planes * HW);
+    T *div;
+    int err = 0;
+    if (planes == 0)
+        return 0;
+    if (pool_is_global(s)) {
+        const T d = (T)(divisor_override ? divisor_override : HW);
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            const T g = gy[pl] / d;
+            T *out = gx + pl * HW;
+            for (int64_t i = 0; i < HW; i++)
+                out[i] = g;
+        }
+        return 0;
+    }
+    /* the divisor of every output, shared by all planes */
+    div = (T *)malloc((size_t)PQ * sizeof(T));
+    if (div == NULL)
+        return FC_ENOMEM;
+    for (int64_t oh = 0; oh < P; oh++) {
+        const int64_t hlen = avg_len(oh, s->kh, s->sh, s->ph, H, count_pad);
+        for (int64_t ow = 0; ow < Q; ow++)
+            div[oh * Q + ow] = (T)(divisor_override ? divisor_override
+                : hlen * avg_len(ow, s->kw, s->sw, s->pw, W, count_pad));
+    }
+
+    /* Per plane: gd = gy / divisor; then each input row ih gathers the rows
+     * of gd whose windows hold it (v), and spreads v along the row. */
+#pragma omp parallel num_threads(nt)
+    {
+        T *gd = (T *)malloc((size_t)PQ * sizeof(T));
+        T *vbuf = (T *)calloc((size_t)vlen, sizeof(T));
+        T *v = vbuf + s->kw;       /* v[-kw .. -1] and v[Q ..] stay 0 */
+        const int ok = gd != NULL && vbuf != NULL;
+        if (!ok) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            T *out = gx + pl * HW;
+            if (!ok)
+                continue;
+            ks->bwd_div(PQ, gy + pl * PQ, div, gd);
+            for (int64_t ih = 0; ih < H; ih++) {
+                const int64_t a = ih + s->ph;
+                const int64_t lo = a - s->kh + 1 <= 0 ? 0 : (a - s->kh + s->sh) / s->sh;
+                const int64_t hi = a / s->sh < P - 1 ? a / s->sh : P - 1;
+                const int64_t n = hi >= lo ? hi - lo + 1 : 0;
+                ks->bwd_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
+                FN(avg_expand)(s, ks, v, out + ih * W);
+            }
+        }
+        free(gd);
+        free(vbuf);
+    }
+    free(div);
+    return err;
+}
