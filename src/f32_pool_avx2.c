@@ -31,10 +31,19 @@ static inline TARGET VEC vload(MASK m, int64_t nl, const T *p)
                        : _mm256_maskload_ps(p, _mm256_castps_si256(m));
 }
 
-/* Two loads cover p[0 .. 2 nl - 2]; the even elements, in order. */
+/* The even elements of p[0 .. 2 nl - 2], reading nothing past p[2 nl - 2]:
+ * a full vector from p[0 .. 7] and p[7 .. 14], a partial one from two
+ * masked loads. */
 static inline TARGET VEC vload2(MASK m, int64_t nl, const T *p)
 {
     const int64_t e = 2 * nl - 1;
+    if (nl == LANES) {
+        /* [p0 p2 p8 p10 | p4 p6 p12 p14] -> [p0 p2 p4 p6 p8 p10 p12 p14] */
+        const __m256 t = _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 7),
+                                           _MM_SHUFFLE(3, 1, 2, 0));
+        return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t),
+                                                      _MM_SHUFFLE(3, 1, 2, 0)));
+    }
     const __m256 lo = e >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, first_lanes(e));
     const __m256 hi = _mm256_maskload_ps(p + 8, first_lanes(e - 8));
     /* [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6] -> [lo0 lo2 lo4 lo6 hi0 hi2 hi4 hi6] */
@@ -57,7 +66,7 @@ static inline TARGET VEC vloaddup(MASK m, int64_t nl, const T *p)
 {
     const __m128i half = _mm_cmpgt_epi32(_mm_set1_epi32((int)((nl + 1) / 2)),
                                          _mm_setr_epi32(0, 1, 2, 3));
-    const __m128 v = _mm_maskload_ps(p, half);
+    const __m128 v = nl == LANES ? _mm_loadu_ps(p) : _mm_maskload_ps(p, half);
     (void)m;
     return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v),
                                     _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3));

@@ -28,10 +28,15 @@ static inline TARGET VEC vload(MASK m, int64_t nl, const T *p)
                        : _mm256_maskload_pd(p, _mm256_castpd_si256(m));
 }
 
-/* Two loads cover p[0 .. 2 nl - 2]; the even elements, in order. */
+/* The even elements of p[0 .. 2 nl - 2], reading nothing past p[2 nl - 2]:
+ * a full vector from p[0 .. 3] and p[3 .. 6]. */
 static inline TARGET VEC vload2(MASK m, int64_t nl, const T *p)
 {
     const int64_t e = 2 * nl - 1;
+    if (nl == LANES)   /* [p0 p4 p2 p6] -> [p0 p2 p4 p6] */
+        return _mm256_permute4x64_pd(
+            _mm256_shuffle_pd(_mm256_loadu_pd(p), _mm256_loadu_pd(p + 3), 0xA),
+            _MM_SHUFFLE(3, 1, 2, 0));
     const __m256d lo = e >= 4 ? _mm256_loadu_pd(p) : _mm256_maskload_pd(p, first_lanes(e));
     const __m256d hi = _mm256_maskload_pd(p + 4, first_lanes(e - 4));
     (void)m;
@@ -52,7 +57,7 @@ static inline TARGET VEC vloaddup(MASK m, int64_t nl, const T *p)
 {
     const __m128i half = _mm_cmpgt_epi64(_mm_set1_epi64x((nl + 1) / 2),
                                          _mm_set_epi64x(1, 0));
-    const __m128d v = _mm_maskload_pd(p, half);
+    const __m128d v = nl == LANES ? _mm_loadu_pd(p) : _mm_maskload_pd(p, half);
     (void)m;
     return _mm256_permute4x64_pd(_mm256_castpd128_pd256(v), _MM_SHUFFLE(1, 1, 0, 0));
 }

@@ -17,20 +17,26 @@
 
 static inline TARGET MASK tail(int64_t nl) { return (MASK)((1u << nl) - 1); }
 
+/* Partial masks only in partial vectors (slow on AMD Zen 5). */
 static inline TARGET VEC vload(MASK m, int64_t nl, const T *p)
 {
-    (void)nl;
-    return _mm512_maskz_loadu_pd(m, p);
+    return nl == LANES ? _mm512_loadu_pd(p) : _mm512_maskz_loadu_pd(m, p);
 }
 
-/* Two loads cover p[0 .. 2 nl - 2]; the even elements. */
+/* The even elements of p[0 .. 2 nl - 2], reading nothing past p[2 nl - 2]:
+ * a full vector from p[0 .. 7] and p[7 .. 14]. */
 static inline TARGET VEC vload2(MASK m, int64_t nl, const T *p)
 {
-    const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-    const uint32_t e = (1u << (2 * nl - 1)) - 1;
     (void)m;
-    return _mm512_permutex2var_pd(_mm512_maskz_loadu_pd((__mmask8)e, p), even,
-                                  _mm512_maskz_loadu_pd((__mmask8)(e >> 8), p + 8));
+    if (nl == LANES) {
+        const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 9, 11, 13, 15);
+        return _mm512_permutex2var_pd(_mm512_loadu_pd(p), idx, _mm512_loadu_pd(p + 7));
+    } else {
+        const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+        const uint32_t e = (1u << (2 * nl - 1)) - 1;
+        return _mm512_permutex2var_pd(_mm512_maskz_loadu_pd((__mmask8)e, p), even,
+                                      _mm512_maskz_loadu_pd((__mmask8)(e >> 8), p + 8));
+    }
 }
 
 static inline TARGET VEC vgather(MASK m, int64_t nl, const T *p, int64_t s)
@@ -46,20 +52,26 @@ static inline TARGET VEC vloaddup(MASK m, int64_t nl, const T *p)
 {
     const __m512i dup = _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3);
     (void)m;
+    if (nl == LANES)
+        return _mm512_permutexvar_pd(dup, _mm512_castpd256_pd512(_mm256_loadu_pd(p)));
     return _mm512_permutexvar_pd(dup, _mm512_maskz_loadu_pd(
         (__mmask8)((1u << ((nl + 1) / 2)) - 1), p));
 }
 
 static inline TARGET void vstore(T *p, MASK m, int64_t nl, VEC v)
 {
-    (void)nl;
-    _mm512_mask_storeu_pd(p, m, v);
+    if (nl == LANES)
+        _mm512_storeu_pd(p, v);
+    else
+        _mm512_mask_storeu_pd(p, m, v);
 }
 
 static inline TARGET void istore(int64_t *p, MASK m, int64_t nl, IVEC iv)
 {
-    (void)nl;
-    _mm512_mask_storeu_epi64(p, m, iv);
+    if (nl == LANES)
+        _mm512_storeu_si512(p, iv);
+    else
+        _mm512_mask_storeu_epi64(p, m, iv);
 }
 
 static inline TARGET VEC vzero(void) { return _mm512_setzero_pd(); }

@@ -48,6 +48,22 @@ static int64_t avg_len(int64_t o, int64_t k, int64_t st, int64_t pad,
     return end - start;
 }
 
+/* Window o along one axis: its taps inside the input (the first, how many)
+ * and, for average pooling, its part of the divisor. */
+typedef struct {
+    int64_t first, n, len;
+} pool_span_t;
+
+/* The spans of all `out` windows along one axis; count_pad < 0: no len. */
+static void pool_spans(pool_span_t *sp, int64_t out, int64_t k, int64_t st,
+                       int64_t pad, int64_t d, int64_t size, int count_pad)
+{
+    for (int64_t o = 0; o < out; o++) {
+        sp[o].n = pool_span(o, k, st, pad, d, size, &sp[o].first);
+        sp[o].len = count_pad < 0 ? 0 : avg_len(o, k, st, pad, size, count_pad);
+    }
+}
+
 /* The output columns [*lo, *hi) whose windows lie wholly inside the input
  * row: the micro-kernels' share; the driver computes the others. */
 static void pool_interior(const fc_pool_shape *s, int64_t *lo, int64_t *hi)

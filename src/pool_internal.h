@@ -26,6 +26,9 @@ typedef struct {
     int64_t n;        /* output columns in the run */
     int64_t off;      /* plane offset of the first tap of the run's first
                          output: ih * W + iw of (first row, column tap 0) */
+    int64_t avail;    /* elements readable from the plane's start on (to the
+                         end of the input): a partial last vector whose
+                         full-width loads stay below it loads full width */
 } fc_pool_row;
 
 enum { FC_POOL_ROW = 0, FC_POOL_K2S2 = 1, FC_POOL_K3S2 = 2, FC_POOL_VARIANTS = 3 };

@@ -9,68 +9,99 @@
 
 #define PK_FN(op) PK_NAME(POOL_DT, avgpool, op, POOL_ISA)
 
+/* for (i = 0; i < n; i += LANES) chunk(..., i, nl), nl = LANES (a constant
+ * once inlined: no partial masks) but for the last, partial vector. */
+#define PK_LOOP(n, chunk, ...)                                               \
+    do {                                                                     \
+        int64_t i_ = 0;                                                      \
+        for (; i_ + LANES <= (n); i_ += LANES)                               \
+            chunk(__VA_ARGS__, i_, LANES);                                   \
+        if (i_ < (n))                                                        \
+            chunk(__VA_ARGS__, i_, (n) - i_);                                \
+    } while (0)
+
+static inline PK_INLINE TARGET VEC PK_FN(sum_chunk)(const T *p, int64_t i, int64_t nl)
+{
+    return vload(tail(nl), nl, p + i);
+}
+
 /* y[i] = (sum of the size elements of plane i) / div. */
 static TARGET void PK_FN(global)(int64_t planes, int64_t size, const T *x,
                                  T div, T *y)
 {
-    for (int64_t i = 0; i < planes; i++) {
-        const T *p = x + i * size;
+    for (int64_t k = 0; k < planes; k++) {
+        const T *p = x + k * size;
         VEC acc = vzero();
-        for (int64_t k = 0; k < size; k += LANES) {
-            const int64_t nl = size - k < LANES ? size - k : LANES;
-            acc = vadd(acc, vload(tail(nl), nl, p + k));
-        }
-        y[i] = vhsum(acc) / div;
+        int64_t i = 0;
+        for (; i + LANES <= size; i += LANES)
+            acc = vadd(acc, PK_FN(sum_chunk)(p, i, LANES));
+        if (i < size)
+            acc = vadd(acc, PK_FN(sum_chunk)(p, i, size - i));
+        y[k] = vhsum(acc) / div;
     }
 }
 
 /* gd[i] = gy[i] / div[i]. */
+static inline PK_INLINE TARGET void PK_FN(div_chunk)(const T *gy, const T *div,
+                                                     T *gd, int64_t i, int64_t nl)
+{
+    const MASK m = tail(nl);
+    vstore(gd + i, m, nl, vdiv(vload(m, nl, gy + i), vload(m, nl, div + i)));
+}
+
 static TARGET void PK_FN(bwd_div)(int64_t n, const T *gy, const T *div, T *gd)
 {
-    for (int64_t i = 0; i < n; i += LANES) {
-        const int64_t nl = n - i < LANES ? n - i : LANES;
-        const MASK m = tail(nl);
-        vstore(gd + i, m, nl, vdiv(vload(m, nl, gy + i), vload(m, nl, div + i)));
-    }
+    PK_LOOP(n, PK_FN(div_chunk), gy, div, gd);
 }
 
 /* dst[i] = sum over j < nrows of src[j * stride + i] (0 when nrows is 0). */
+static inline PK_INLINE TARGET void PK_FN(rows_chunk)(int64_t nrows, int64_t stride,
+                                                      const T *src, T *dst,
+                                                      int64_t i, int64_t nl)
+{
+    const MASK m = tail(nl);
+    VEC acc = nrows > 0 ? vload(m, nl, src + i) : vzero();
+    for (int64_t j = 1; j < nrows; j++)
+        acc = vadd(acc, vload(m, nl, src + j * stride + i));
+    vstore(dst + i, m, nl, acc);
+}
+
 static TARGET void PK_FN(bwd_rows)(int64_t nrows, int64_t stride,
                                    const T *src, int64_t n, T *dst)
 {
-    for (int64_t i = 0; i < n; i += LANES) {
-        const int64_t nl = n - i < LANES ? n - i : LANES;
-        const MASK m = tail(nl);
-        VEC acc = nrows > 0 ? vload(m, nl, src + i) : vzero();
-        for (int64_t j = 1; j < nrows; j++)
-            acc = vadd(acc, vload(m, nl, src + j * stride + i));
-        vstore(dst + i, m, nl, acc);
-    }
+    PK_LOOP(n, PK_FN(rows_chunk), nrows, stride, src, dst);
 }
 
 /* dst[i] = sum over s < kw of v[i - s]: the stride-1 windows holding i. */
+static inline PK_INLINE TARGET void PK_FN(s1_chunk)(int64_t kw, const T *v, T *dst,
+                                                    int64_t i, int64_t nl)
+{
+    const MASK m = tail(nl);
+    VEC acc = vload(m, nl, v + i);
+    for (int64_t s = 1; s < kw; s++)
+        acc = vadd(acc, vload(m, nl, v + i - s));
+    vstore(dst + i, m, nl, acc);
+}
+
 static TARGET void PK_FN(bwd_s1)(int64_t kw, const T *v, int64_t n, T *dst)
 {
-    for (int64_t i = 0; i < n; i += LANES) {
-        const int64_t nl = n - i < LANES ? n - i : LANES;
-        const MASK m = tail(nl);
-        VEC acc = vload(m, nl, v + i);
-        for (int64_t s = 1; s < kw; s++)
-            acc = vadd(acc, vload(m, nl, v + i - s));
-        vstore(dst + i, m, nl, acc);
-    }
+    PK_LOOP(n, PK_FN(s1_chunk), kw, v, dst);
 }
 
 /* dst[i] = v[i / 2]: the 2-wide, stride-2 window holding i. */
-static TARGET void PK_FN(bwd_dup2)(const T *v, int64_t n, T *dst)
+static inline PK_INLINE TARGET void PK_FN(dup2_chunk)(const T *v, T *dst,
+                                                      int64_t i, int64_t nl)
 {
-    for (int64_t i = 0; i < n; i += LANES) {
-        const int64_t nl = n - i < LANES ? n - i : LANES;
-        const MASK m = tail(nl);
-        vstore(dst + i, m, nl, vloaddup(m, nl, v + i / 2));
-    }
+    const MASK m = tail(nl);
+    vstore(dst + i, m, nl, vloaddup(m, nl, v + i / 2));
 }
 
+static TARGET void PK_FN(bwd_dup2)(const T *v, int64_t n, T *dst)
+{
+    PK_LOOP(n, PK_FN(dup2_chunk), v, dst);
+}
+
+#undef PK_LOOP
 #define PK_SET(op) {PK_NAME(POOL_DT, op, row, POOL_ISA),                     \
                     PK_NAME(POOL_DT, op, k2s2, POOL_ISA),                    \
                     PK_NAME(POOL_DT, op, k3s2, POOL_ISA)}

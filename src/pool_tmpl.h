@@ -7,20 +7,19 @@
 
 /* ---- max pooling ---- */
 
-/* Output column ow of a row whose window rows start at ih (nr of them):
- * PyTorch's scan, `if (v > max || isnan(v))`, from -inf and the index of
- * the window's first element inside the input. */
-static void FN(max_one)(const fc_pool_shape *s, const T *xp, int64_t ih,
-                        int64_t nr, int64_t ow, T *y, int64_t *ind)
+/* One output, outside the micro-kernels (its window crosses the left or
+ * right edge): PyTorch's scan, `if (v > max || isnan(v))`, from -inf and the
+ * index of the window's first element inside the input. */
+static void FN(max_one)(const fc_pool_shape *s, const T *xp,
+                        const pool_span_t *rs, const pool_span_t *cs, T *y,
+                        int64_t *ind)
 {
-    int64_t iw;
-    const int64_t nc = pool_span(ow, s->kw, s->sw, s->pw, s->dw, s->W, &iw);
     T mx = -(T)INFINITY;
-    int64_t at = ih * s->W + iw;
-    for (int64_t j = 0; j < nr; j++) {
-        const int64_t row = (ih + j * s->dh) * s->W;
-        for (int64_t c = 0; c < nc; c++) {
-            const int64_t i = row + iw + c * s->dw;
+    int64_t at = rs->first * s->W + cs->first;
+    for (int64_t j = 0; j < rs->n; j++) {
+        const int64_t row = (rs->first + j * s->dh) * s->W + cs->first;
+        for (int64_t c = 0; c < cs->n; c++) {
+            const int64_t i = row + c * s->dw;
             const T v = xp[i];
             if (v > mx || isnan(v)) {
                 mx = v;
@@ -28,9 +27,9 @@ static void FN(max_one)(const fc_pool_shape *s, const T *xp, int64_t ih,
             }
         }
     }
-    y[ow] = mx;
+    *y = mx;
     if (ind)
-        ind[ow] = at;
+        *ind = at;
 }
 
 int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
@@ -38,41 +37,51 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
 {
     const KSET *ks = KERNELS();
     const int variant = pool_variant(s);
-    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
-    const int64_t rows = s->N * s->C * P;
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
+    const int64_t planes = s->N * s->C, rows = planes * P;
+    pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
     if (rows == 0)
         return 0;
-    if (indices && ks->idx32 && H * W > INT32_MAX)
+    if (indices && ks->idx32 && HW > INT32_MAX)
         ks = GENERIC;
+    rsp = (pool_span_t *)malloc((size_t)(P + Q) * sizeof(pool_span_t));
+    if (rsp == NULL)
+        return FC_ENOMEM;
+    csp = rsp + P;
+    pool_spans(rsp, P, s->kh, s->sh, s->ph, s->dh, H, -1);
+    pool_spans(csp, Q, s->kw, s->sw, s->pw, s->dw, W, -1);
     pool_interior(s, &q_lo, &q_hi);
-#pragma omp parallel for num_threads(pool_threads(s->N * s->C * H * W)) schedule(static)
+#pragma omp parallel for num_threads(pool_threads(planes * HW)) schedule(static)
     for (int64_t it = 0; it < rows; it++) {
-        const T *xp = x + it / P * H * W;
+        const int64_t pl = it / P;
+        const pool_span_t *rs = rsp + (it - pl * P);
+        const T *xp = x + pl * HW;
         T *yr = y + it * Q;
         int64_t *ir = indices ? indices + it * Q : NULL;
-        int64_t ih, ow = 0;
-        const int64_t nr = pool_span(it % P, s->kh, s->sh, s->ph, s->dh, H, &ih);
-        if (nr > 0 && q_hi > q_lo) {
+        int64_t ow = 0;
+        if (rs->n > 0 && q_hi > q_lo) {
             fc_pool_row r;
-            r.nr = nr;
+            r.nr = rs->n;
             r.rstep = s->dh * W;
             r.kw = s->kw;
             r.sw = s->sw;
             r.dw = s->dw;
             r.n = q_hi - q_lo;
-            r.off = ih * W + q_lo * s->sw - s->pw;
+            r.off = rs->first * W + q_lo * s->sw - s->pw;
+            r.avail = (planes - pl) * HW;
             if (ir)
                 ks->max_idx[variant](&r, xp, yr + q_lo, ir + q_lo);
             else
                 ks->max[variant](&r, xp, yr + q_lo);
             for (; ow < q_lo; ow++)
-                FN(max_one)(s, xp, ih, nr, ow, yr, ir);
+                FN(max_one)(s, xp, rs, csp + ow, yr + ow, ir ? ir + ow : NULL);
             ow = q_hi;
         }
         for (; ow < Q; ow++)
-            FN(max_one)(s, xp, ih, nr, ow, yr, ir);
+            FN(max_one)(s, xp, rs, csp + ow, yr + ow, ir ? ir + ow : NULL);
     }
+    free(rsp);
     return 0;
 }
 
@@ -94,23 +103,20 @@ int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
 
 /* ---- average pooling ---- */
 
-/* Output column ow of a row whose window rows start at ih (nr of them, the
- * row part of the divisor hlen): the sum in row-major order / divisor. */
-static void FN(avg_one)(const fc_pool_shape *s, const T *xp, int64_t ih,
-                        int64_t nr, int64_t hlen, int count_pad,
-                        int64_t divisor_override, int64_t ow, T *y)
+/* One output outside the micro-kernels: the sum in row-major order /
+ * divisor. */
+static void FN(avg_one)(const fc_pool_shape *s, const T *xp,
+                        const pool_span_t *rs, const pool_span_t *cs,
+                        int64_t divisor_override, T *y)
 {
-    int64_t iw;
-    const int64_t nc = pool_span(ow, s->kw, s->sw, s->pw, 1, s->W, &iw);
-    const int64_t div = divisor_override ? divisor_override
-        : hlen * avg_len(ow, s->kw, s->sw, s->pw, s->W, count_pad);
+    const int64_t div = divisor_override ? divisor_override : rs->len * cs->len;
     T acc = 0;
-    for (int64_t j = 0; j < nr; j++) {
-        const T *row = xp + (ih + j) * s->W + iw;
-        for (int64_t c = 0; c < nc; c++)
+    for (int64_t j = 0; j < rs->n; j++) {
+        const T *row = xp + (rs->first + j) * s->W + cs->first;
+        for (int64_t c = 0; c < cs->n; c++)
             acc += row[c];
     }
-    y[ow] = acc / (T)div;
+    *y = acc / (T)div;
 }
 
 int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
@@ -118,51 +124,59 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
 {
     const KSET *ks = KERNELS();
     const int variant = pool_variant(s);
-    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
     const int64_t planes = s->N * s->C, rows = planes * P;
-    const int nt = pool_threads(planes * H * W);
+    const int nt = pool_threads(planes * HW);
+    pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
     if (rows == 0)
         return 0;
     if (pool_is_global(s)) {
         /* blocks of planes, each summed by one contiguous pass */
         const int64_t block = 64, nb = (planes + block - 1) / block;
-        const T div = (T)(divisor_override ? divisor_override : H * W);
+        const T div = (T)(divisor_override ? divisor_override : HW);
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t b = 0; b < nb; b++) {
             const int64_t n = planes - b * block < block ? planes - b * block : block;
-            ks->avg_global(n, H * W, x + b * block * H * W, div, y + b * block);
+            ks->avg_global(n, HW, x + b * block * HW, div, y + b * block);
         }
         return 0;
     }
+    rsp = (pool_span_t *)malloc((size_t)(P + Q) * sizeof(pool_span_t));
+    if (rsp == NULL)
+        return FC_ENOMEM;
+    csp = rsp + P;
+    pool_spans(rsp, P, s->kh, s->sh, s->ph, 1, H, count_pad);
+    pool_spans(csp, Q, s->kw, s->sw, s->pw, 1, W, count_pad);
     pool_interior(s, &q_lo, &q_hi);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t it = 0; it < rows; it++) {
-        const T *xp = x + it / P * H * W;
+        const int64_t pl = it / P;
+        const pool_span_t *rs = rsp + (it - pl * P);
+        const T *xp = x + pl * HW;
         T *yr = y + it * Q;
-        const int64_t oh = it % P;
-        const int64_t hlen = avg_len(oh, s->kh, s->sh, s->ph, H, count_pad);
-        int64_t ih, ow = 0;
-        const int64_t nr = pool_span(oh, s->kh, s->sh, s->ph, 1, H, &ih);
-        if (nr > 0 && q_hi > q_lo) {
+        int64_t ow = 0;
+        if (rs->n > 0 && q_hi > q_lo) {
             /* inside the row every window has kw columns, counted either way */
-            const int64_t div = divisor_override ? divisor_override : hlen * s->kw;
+            const int64_t div = divisor_override ? divisor_override : rs->len * s->kw;
             fc_pool_row r;
-            r.nr = nr;
+            r.nr = rs->n;
             r.rstep = W;
             r.kw = s->kw;
             r.sw = s->sw;
             r.dw = 1;
             r.n = q_hi - q_lo;
-            r.off = ih * W + q_lo * s->sw - s->pw;
+            r.off = rs->first * W + q_lo * s->sw - s->pw;
+            r.avail = (planes - pl) * HW;
             ks->avg[variant](&r, xp, (T)div, yr + q_lo);
             for (; ow < q_lo; ow++)
-                FN(avg_one)(s, xp, ih, nr, hlen, count_pad, divisor_override, ow, yr);
+                FN(avg_one)(s, xp, rs, csp + ow, divisor_override, yr + ow);
             ow = q_hi;
         }
         for (; ow < Q; ow++)
-            FN(avg_one)(s, xp, ih, nr, hlen, count_pad, divisor_override, ow, yr);
+            FN(avg_one)(s, xp, rs, csp + ow, divisor_override, yr + ow);
     }
+    free(rsp);
     return 0;
 }
 
