@@ -403,13 +403,15 @@ def max_pool_indices(indices, grad_shape, plane_size):
     value inside its (H*W) plane.  Checked before any write."""
     indices = as_array_int(indices, "indices")
     check_shape(indices, grad_shape, "indices", " (grad_output's shape)")
-    if indices.size:
+    as_int64 = np.ascontiguousarray(indices, dtype=np.int64)
+    # One pass over the indices: seen as unsigned, a negative index (or a
+    # uint64 one past int64's range, wrapped) is larger than any valid one.
+    if as_int64.size and int(as_int64.view(np.uint64).max()) >= plane_size:
         lo, hi = int(indices.min()), int(indices.max())
-        if lo < 0 or hi >= plane_size:
-            raise ValueError(f"indices: expected flat indices into each input "
-                             f"plane, in [0, {plane_size}), got values in "
-                             f"[{lo}, {hi}]")
-    return np.ascontiguousarray(indices, dtype=np.int64)
+        raise ValueError(f"indices: expected flat indices into each input "
+                         f"plane, in [0, {plane_size}), got values in "
+                         f"[{lo}, {hi}]")
+    return as_int64
 
 
 def as_array_int(value, name):

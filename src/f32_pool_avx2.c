@@ -130,26 +130,7 @@ static inline TARGET IVEC iblend(MASK m, IVEC a, IVEC b)
     return _mm256_blendv_epi8(a, b, _mm256_castps_si256(m));
 }
 
-#define POOL_KW 0
-#define POOL_SW 0
-#define POOL_TILE row
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 2
-#define POOL_SW 2
-#define POOL_TILE k2s2
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 3
-#define POOL_SW 2
-#define POOL_TILE k3s2
-#include "pool_kernel_tmpl.h"
+#include "pool_kernel_variants.h"
 
 #define IDX32 1
 #define KSET_T fc_pool_f32_kernels

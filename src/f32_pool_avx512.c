@@ -110,26 +110,7 @@ static inline TARGET IVEC iiota(int64_t s)
 static inline TARGET IVEC iadd(IVEC a, IVEC b) { return _mm512_add_epi32(a, b); }
 static inline TARGET IVEC iblend(MASK m, IVEC a, IVEC b) { return _mm512_mask_blend_epi32(m, a, b); }
 
-#define POOL_KW 0
-#define POOL_SW 0
-#define POOL_TILE row
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 2
-#define POOL_SW 2
-#define POOL_TILE k2s2
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 3
-#define POOL_SW 2
-#define POOL_TILE k3s2
-#include "pool_kernel_tmpl.h"
+#include "pool_kernel_variants.h"
 
 #define IDX32 1
 #define KSET_T fc_pool_f32_kernels

@@ -81,6 +81,8 @@ static void pool_interior(const fc_pool_shape *s, int64_t *lo, int64_t *hi)
 
 static int pool_variant(const fc_pool_shape *s)
 {
+    if (s->sw == 1)
+        return s->kw == 3 ? FC_POOL_K3S1 : FC_POOL_S1;
     if (s->kw == 2 && s->sw == 2)
         return FC_POOL_K2S2;
     if (s->kw == 3 && s->sw == 2)
@@ -95,12 +97,33 @@ static int pool_is_global(const fc_pool_shape *s)
            s->kh == s->H && s->kw == s->W && s->dh == 1 && s->dw == 1;
 }
 
+/* Average pooling by rows of window sums (pool_tmpl.h, avg_pool_s1): stride
+ * 1 along the row, so that neighbouring windows share their columns, and
+ * rows shared by windows too (kh >= sh), with planes enough to share among
+ * threads (the fast path splits planes, not rows).  A choice by shape alone:
+ * the two paths add in different orders, and results must not depend on
+ * the thread count. */
+static int pool_avg_separable(const fc_pool_shape *s)
+{
+    return s->sw == 1 && s->kh >= s->sh && s->kh * s->kw > 1 &&
+           s->N * s->C >= 8;
+}
+
 /* Threads for a pass over `elems` input elements: below a few tens of KB a
  * parallel region costs more than it saves. */
 static int pool_threads(int64_t elems)
 {
     return elems < 16384 ? 1 : fc_get_num_threads();
 }
+
+#if defined(__GNUC__) || defined(__clang__)
+#define POOL_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#else
+#define POOL_PREFETCH(p) ((void)(p))
+#endif
+/* The forward max pool prefetches the input rows of the output row this
+ * many rows ahead (of the same thread's rows). */
+#define POOL_PREFETCH_ROWS 4
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define POOL_X86 1

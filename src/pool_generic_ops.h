@@ -42,26 +42,7 @@ static inline IVEC iiota(int64_t s) { (void)s; return 0; }
 static inline IVEC iadd(IVEC a, IVEC b) { return a + b; }
 static inline IVEC iblend(MASK m, IVEC a, IVEC b) { return m ? b : a; }
 
-#define POOL_KW 0
-#define POOL_SW 0
-#define POOL_TILE row
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 2
-#define POOL_SW 2
-#define POOL_TILE k2s2
-#include "pool_kernel_tmpl.h"
-#undef POOL_KW
-#undef POOL_SW
-#undef POOL_TILE
-
-#define POOL_KW 3
-#define POOL_SW 2
-#define POOL_TILE k3s2
-#include "pool_kernel_tmpl.h"
+#include "pool_kernel_variants.h"
 
 #define IDX32 0
 #include "pool_kernel_misc_tmpl.h"

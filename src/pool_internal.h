@@ -9,9 +9,10 @@
  * and computes the border columns itself.  Input rows of a window are
  * arithmetic (dilation dh), so two numbers describe them.
  *
- * Variants: ROW takes kw and sw at run time; K2S2 and K3S2 are the common
- * 2x2/s2 and 3x3/s2 windows with the window width and stride compiled in
- * (their heights, dilation and padding still come at run time). */
+ * Variants: ROW takes kw and sw at run time, S1 kw at run time and stride 1;
+ * K2S2, K3S2 and K3S1 are the common 2x2/s2, 3x3/s2 and 3x3/s1 windows with
+ * the window width and stride compiled in (their heights, dilation and
+ * padding still come at run time). */
 #ifndef FC_POOL_INTERNAL_H
 #define FC_POOL_INTERNAL_H
 
@@ -31,7 +32,10 @@ typedef struct {
                          full-width loads stay below it loads full width */
 } fc_pool_row;
 
-enum { FC_POOL_ROW = 0, FC_POOL_K2S2 = 1, FC_POOL_K3S2 = 2, FC_POOL_VARIANTS = 3 };
+enum {
+    FC_POOL_ROW = 0, FC_POOL_S1, FC_POOL_K2S2, FC_POOL_K3S2, FC_POOL_K3S1,
+    FC_POOL_VARIANTS
+};
 
 /* x: the input plane; y, ind: the run's first output (and index). */
 typedef void (*fc_maxpool_idx_f32_fn)(const fc_pool_row *r, const float *x,

@@ -2,7 +2,7 @@
  * (pool_internal.h), plus the kernel set of one dtype and instruction set.
  *
  * Included once by each f32_pool_*.c / f64_pool_*.c file after
- * pool_kernel_tmpl.h (three times, for the variants row, k2s2, k3s2), with
+ * pool_kernel_variants.h (the forward kernels of every variant), with
  * the same definitions plus vhsum(v) (the sum of all lanes), vzero() and
  * vloaddup(m, nl, p) (lane l <- p[l / 2]), and IDX32 (1 when the lanes
  * track indices in 32 bits), KSET_T and KSET_NAME. */
@@ -103,8 +103,10 @@ static TARGET void PK_FN(bwd_dup2)(const T *v, int64_t n, T *dst)
 
 #undef PK_LOOP
 #define PK_SET(op) {PK_NAME(POOL_DT, op, row, POOL_ISA),                     \
+                    PK_NAME(POOL_DT, op, s1, POOL_ISA),                      \
                     PK_NAME(POOL_DT, op, k2s2, POOL_ISA),                    \
-                    PK_NAME(POOL_DT, op, k3s2, POOL_ISA)}
+                    PK_NAME(POOL_DT, op, k3s2, POOL_ISA),                    \
+                    PK_NAME(POOL_DT, op, k3s1, POOL_ISA)}
 const KSET_T KSET_NAME = {
     PK_SET(maxpool_idx), PK_SET(maxpool), PK_SET(avgpool),
     PK_FN(global), PK_FN(bwd_div), PK_FN(bwd_rows), PK_FN(bwd_s1),

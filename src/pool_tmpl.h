@@ -32,6 +32,21 @@ static void FN(max_one)(const fc_pool_shape *s, const T *xp,
         *ind = at;
 }
 
+/* Prefetch the input rows of output row `it` (of all planes' rows). */
+static inline void FN(prefetch_window)(const fc_pool_shape *s, const T *x,
+                                       const pool_span_t *rsp, int64_t it)
+{
+    const int64_t pl = it / s->P;
+    const pool_span_t *rs = rsp + (it - pl * s->P);
+    const char *base = (const char *)(x + pl * s->H * s->W);
+    const int64_t bytes = s->W * (int64_t)sizeof(T);
+    for (int64_t j = 0; j < rs->n; j++) {
+        const char *row = base + (rs->first + j * s->dh) * bytes;
+        for (int64_t b = 0; b < bytes; b += 64)
+            POOL_PREFETCH(row + b);
+    }
+}
+
 int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
                       int64_t *indices)
 {
@@ -60,6 +75,8 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
         T *yr = y + it * Q;
         int64_t *ir = indices ? indices + it * Q : NULL;
         int64_t ow = 0;
+        if (it + POOL_PREFETCH_ROWS < rows)
+            FN(prefetch_window)(s, x, rsp, it + POOL_PREFETCH_ROWS);
         if (rs->n > 0 && q_hi > q_lo) {
             fc_pool_row r;
             r.nr = rs->n;
@@ -119,6 +136,64 @@ static void FN(avg_one)(const fc_pool_shape *s, const T *xp,
     *y = acc / (T)div;
 }
 
+/* The divisor of every output (P x Q), the same for all planes. */
+static T *FN(avg_divisors)(const fc_pool_shape *s, int count_pad,
+                           int64_t divisor_override)
+{
+    T *div = (T *)malloc((size_t)(s->P * s->Q) * sizeof(T));
+    if (div == NULL)
+        return NULL;
+    for (int64_t oh = 0; oh < s->P; oh++) {
+        const int64_t hlen = avg_len(oh, s->kh, s->sh, s->ph, s->H, count_pad);
+        for (int64_t ow = 0; ow < s->Q; ow++)
+            div[oh * s->Q + ow] = (T)(divisor_override ? divisor_override
+                : hlen * avg_len(ow, s->kw, s->sw, s->pw, s->W, count_pad));
+    }
+    return div;
+}
+
+/* Stride-1 average pooling, a plane at a time, from micro-kernels: copy
+ * each input row between zeros (the padding), sum its kw-wide windows into
+ * a row of window sums, then each output row is the sum of its window's rows
+ * of window sums over the divisors.  No border column is left to scalar
+ * code, and each sum of kw columns serves every window row holding it. */
+static int FN(avg_pool_s1)(const fc_pool_shape *s, const KSET *ks,
+                           const pool_span_t *rsp, const T *div, int nt,
+                           const T *x, T *y)
+{
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t planes = s->N * s->C, rowlen = Q + s->kw + s->pw + W;
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        T *sums = (T *)malloc((size_t)(H * Q + Q) * sizeof(T));
+        T *row = (T *)calloc((size_t)rowlen, sizeof(T));
+        const int ok = sums != NULL && row != NULL;
+        if (!ok) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+#pragma omp for schedule(static)
+        for (int64_t pl = 0; pl < planes; pl++) {
+            T *v = sums + H * Q;
+            if (!ok)
+                continue;
+            for (int64_t ih = 0; ih < H; ih++) {
+                memcpy(row + s->pw, x + (pl * H + ih) * W, (size_t)W * sizeof(T));
+                /* sums[ow] = sum over c < kw of row[ow + c] */
+                ks->bwd_s1(s->kw, row + s->kw - 1, Q, sums + ih * Q);
+            }
+            for (int64_t oh = 0; oh < P; oh++) {
+                ks->bwd_rows(rsp[oh].n, Q, sums + rsp[oh].first * Q, Q, v);
+                ks->bwd_div(Q, v, div + oh * Q, y + (pl * P + oh) * Q);
+            }
+        }
+        free(sums);
+        free(row);
+    }
+    return err;
+}
+
 int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
                       int64_t divisor_override, const T *x, T *y)
 {
@@ -148,6 +223,13 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
     csp = rsp + P;
     pool_spans(rsp, P, s->kh, s->sh, s->ph, 1, H, count_pad);
     pool_spans(csp, Q, s->kw, s->sw, s->pw, 1, W, count_pad);
+    if (pool_avg_separable(s)) {
+        T *div = FN(avg_divisors)(s, count_pad, divisor_override);
+        int err = div ? FN(avg_pool_s1)(s, ks, rsp, div, nt, x, y) : FC_ENOMEM;
+        free(div);
+        free(rsp);
+        return err;
+    }
     pool_interior(s, &q_lo, &q_hi);
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t it = 0; it < rows; it++) {
@@ -235,16 +317,9 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
         }
         return 0;
     }
-    /* the divisor of every output, shared by all planes */
-    div = (T *)malloc((size_t)PQ * sizeof(T));
+    div = FN(avg_divisors)(s, count_pad, divisor_override);
     if (div == NULL)
         return FC_ENOMEM;
-    for (int64_t oh = 0; oh < P; oh++) {
-        const int64_t hlen = avg_len(oh, s->kh, s->sh, s->ph, H, count_pad);
-        for (int64_t ow = 0; ow < Q; ow++)
-            div[oh * Q + ow] = (T)(divisor_override ? divisor_override
-                : hlen * avg_len(ow, s->kw, s->sw, s->pw, W, count_pad));
-    }
 
     /* Per plane: gd = gy / divisor; then each input row ih gathers the rows
      * of gd whose windows hold it (v), and spreads v along the row. */
