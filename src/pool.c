@@ -64,6 +64,20 @@ static void pool_spans(pool_span_t *sp, int64_t out, int64_t k, int64_t st,
     }
 }
 
+/* How many output rows from oh on (at most max) one micro-kernel call can
+ * take: rows sh input rows apart whose windows keep the same rows and
+ * divisor part. */
+static int64_t pool_run(const pool_span_t *rsp, int64_t oh, int64_t max,
+                        int64_t sh)
+{
+    int64_t n = 1;
+    while (n < max && rsp[oh + n].n == rsp[oh].n &&
+           rsp[oh + n].len == rsp[oh].len &&
+           rsp[oh + n].first == rsp[oh].first + n * sh)
+        n++;
+    return n;
+}
+
 /* The output columns [*lo, *hi) whose windows lie wholly inside the input
  * row: the micro-kernels' share; the driver computes the others. */
 static void pool_interior(const fc_pool_shape *s, int64_t *lo, int64_t *hi)
@@ -116,14 +130,8 @@ static int pool_threads(int64_t elems)
     return elems < 16384 ? 1 : fc_get_num_threads();
 }
 
-#if defined(__GNUC__) || defined(__clang__)
-#define POOL_PREFETCH(p) __builtin_prefetch((p), 0, 3)
-#else
-#define POOL_PREFETCH(p) ((void)(p))
-#endif
-/* The forward max pool prefetches the input rows of the output row this
- * many rows ahead (of the same thread's rows). */
-#define POOL_PREFETCH_ROWS 4
+/* Forward work items: blocks of this many output rows of one plane. */
+#define POOL_ROW_BLOCK 16
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define POOL_X86 1

@@ -2,12 +2,13 @@
  * f64_pool_*.c and pool_generic.c compute; pool_kernel_tmpl.h is the body
  * they share).
  *
- * Forward: a micro-kernel computes a run of n consecutive output columns of
- * one output row whose windows lie wholly inside the input along the row
- * ("interior" columns); output columns run along the vector lanes.  The
- * driver clips the window's rows to the input (nr rows remain, rstep apart)
- * and computes the border columns itself.  Input rows of a window are
- * arithmetic (dilation dh), so two numbers describe them.
+ * Forward: a micro-kernel computes n consecutive output columns, whose
+ * windows lie wholly inside the input along the row ("interior" columns),
+ * of `rows` consecutive output rows; output columns run along the vector
+ * lanes.  The driver clips the windows' rows to the input (nr rows remain,
+ * rstep apart, the same count for all the rows of a call) and computes the
+ * border columns itself.  Input rows of a window are arithmetic (dilation
+ * dh), so two numbers describe them.
  *
  * Variants: ROW takes kw and sw at run time, S1 kw at run time and stride 1;
  * K2S2, K3S2 and K3S1 are the common 2x2/s2, 3x3/s2 and 3x3/s1 windows with
@@ -24,9 +25,12 @@ typedef struct {
     int64_t nr;       /* window rows inside the input (>= 1) */
     int64_t rstep;    /* plane offset between them: dh * W */
     int64_t kw, sw, dw;
-    int64_t n;        /* output columns in the run */
-    int64_t off;      /* plane offset of the first tap of the run's first
-                         output: ih * W + iw of (first row, column tap 0) */
+    int64_t n;        /* output columns per row */
+    int64_t rows;     /* output rows (>= 1) */
+    int64_t xrow;     /* plane offset from one output row's taps to the next's */
+    int64_t yrow;     /* output (and index) elements from one row to the next */
+    int64_t off;      /* plane offset of the first tap of the first output:
+                         ih * W + iw of (first window row, column tap 0) */
     int64_t avail;    /* elements readable from the plane's start on (to the
                          end of the input): a partial last vector whose
                          full-width loads stay below it loads full width */
@@ -37,7 +41,7 @@ enum {
     FC_POOL_VARIANTS
 };
 
-/* x: the input plane; y, ind: the run's first output (and index). */
+/* x: the input plane; y, ind: the first output (and index). */
 typedef void (*fc_maxpool_idx_f32_fn)(const fc_pool_row *r, const float *x,
                                       float *y, int64_t *ind);
 typedef void (*fc_maxpool_f32_fn)(const fc_pool_row *r, const float *x,

@@ -37,28 +37,29 @@
     (nl == LANES || (off) + (nr - 1) * rstep + (kw - 1) * dw +               \
      (LANES - 1) * sw < r->avail ? LANES : nl)
 
-/* Each kernel is a chunk body (LANES output columns or, last, fewer) and a
- * loop that calls it with nl = LANES, a constant once inlined, then once for
- * the partial last vector. */
+/* Each kernel is a chunk body (LANES output columns of one row or, last in
+ * the row, fewer) and loops that call it with nl = LANES, a constant once
+ * inlined, then once for the partial last vector of the row. */
 #define PK_CHUNKS(chunk, ...)                                                \
-    do {                                                                     \
+    for (int64_t i_ = 0; i_ < r->rows; i_++) {                               \
         int64_t q_ = 0;                                                      \
         for (; q_ + LANES <= r->n; q_ += LANES)                              \
-            chunk(__VA_ARGS__, q_, LANES);                                   \
+            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, LANES); \
         if (q_ < r->n)                                                       \
-            chunk(__VA_ARGS__, q_, r->n - q_);                               \
-    } while (0)
+            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, r->n - q_); \
+    }
 
 /* Max over the window, and where: the scan of PyTorch's CPU kernel, tap by
  * tap in row-major order, all lanes at once.  The first tap is taken as it
  * is (equivalent to starting from -inf with its index). */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_idx_chunk, POOL_TILE, POOL_ISA)(
-    const fc_pool_row *r, const T *x, T *y, int64_t *ind, int64_t q, int64_t nl)
+    const fc_pool_row *r, const T *x, T *y, int64_t *ind, int64_t roff,
+    int64_t yo, int64_t q, int64_t nl)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
     const int64_t dw = r->dw, nr = r->nr, rstep = r->rstep;
-    const int64_t off = r->off + q * sw;
+    const int64_t off = roff + q * sw;
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
@@ -81,8 +82,8 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_idx_chunk, POOL_TIL
         for (int64_t s = 0; s < kw; s++)
             PK_MAX_TAP(j * rstep + s * dw);
 #undef PK_MAX_TAP
-    vstore(y + q, tail(nl), nl, mx);
-    istore(ind + q, tail(nl), nl, ix);
+    vstore(y + yo + q, tail(nl), nl, mx);
+    istore(ind + yo + q, tail(nl), nl, ix);
 }
 
 static TARGET void PK_NAME(POOL_DT, maxpool_idx, POOL_TILE, POOL_ISA)(
@@ -94,12 +95,13 @@ static TARGET void PK_NAME(POOL_DT, maxpool_idx, POOL_TILE, POOL_ISA)(
 /* Max without indices: vmax, with a sticky NaN mask so that a NaN anywhere
  * in the window wins (vmax alone lets a later number replace a NaN). */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_chunk, POOL_TILE, POOL_ISA)(
-    const fc_pool_row *r, const T *x, T *y, int64_t q, int64_t nl)
+    const fc_pool_row *r, const T *x, T *y, int64_t roff, int64_t yo,
+    int64_t q, int64_t nl)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
     const int64_t dw = r->dw, nr = r->nr, rstep = r->rstep;
-    const int64_t off = r->off + q * sw;
+    const int64_t off = roff + q * sw;
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
@@ -119,7 +121,7 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_chunk, POOL_TILE, P
         for (int64_t s = 0; s < kw; s++)
             PK_MAX_TAP(j * rstep + s * dw);
 #undef PK_MAX_TAP
-    vstore(y + q, tail(nl), nl, vblend(nan, mx, vnan()));
+    vstore(y + yo + q, tail(nl), nl, vblend(nan, mx, vnan()));
 }
 
 static TARGET void PK_NAME(POOL_DT, maxpool, POOL_TILE, POOL_ISA)(
@@ -130,12 +132,13 @@ static TARGET void PK_NAME(POOL_DT, maxpool, POOL_TILE, POOL_ISA)(
 
 /* Average: the window's sum in row-major order, divided by div. */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, avgpool_chunk, POOL_TILE, POOL_ISA)(
-    const fc_pool_row *r, const T *x, T div, T *y, int64_t q, int64_t nl)
+    const fc_pool_row *r, const T *x, T div, T *y, int64_t roff, int64_t yo,
+    int64_t q, int64_t nl)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
     const int64_t dw = r->dw, nr = r->nr, rstep = r->rstep;
-    const int64_t off = r->off + q * sw;
+    const int64_t off = roff + q * sw;
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
@@ -147,7 +150,7 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, avgpool_chunk, POOL_TILE, P
 #pragma GCC unroll 4
         for (int64_t s = 0; s < kw; s++)
             acc = vadd(acc, PK_LOAD(lm, ln, p + j * rstep + s * dw));
-    vstore(y + q, tail(nl), nl, vdiv(acc, vset1(div)));
+    vstore(y + yo + q, tail(nl), nl, vdiv(acc, vset1(div)));
 }
 
 static TARGET void PK_NAME(POOL_DT, avgpool, POOL_TILE, POOL_ISA)(

@@ -32,31 +32,17 @@ static void FN(max_one)(const fc_pool_shape *s, const T *xp,
         *ind = at;
 }
 
-/* Prefetch the input rows of output row `it` (of all planes' rows). */
-static inline void FN(prefetch_window)(const fc_pool_shape *s, const T *x,
-                                       const pool_span_t *rsp, int64_t it)
-{
-    const int64_t pl = it / s->P;
-    const pool_span_t *rs = rsp + (it - pl * s->P);
-    const char *base = (const char *)(x + pl * s->H * s->W);
-    const int64_t bytes = s->W * (int64_t)sizeof(T);
-    for (int64_t j = 0; j < rs->n; j++) {
-        const char *row = base + (rs->first + j * s->dh) * bytes;
-        for (int64_t b = 0; b < bytes; b += 64)
-            POOL_PREFETCH(row + b);
-    }
-}
-
 int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
                       int64_t *indices)
 {
     const KSET *ks = KERNELS();
     const int variant = pool_variant(s);
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
-    const int64_t planes = s->N * s->C, rows = planes * P;
+    const int64_t planes = s->N * s->C;
+    const int64_t nb = (P + POOL_ROW_BLOCK - 1) / POOL_ROW_BLOCK, items = planes * nb;
     pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
-    if (rows == 0)
+    if (items == 0)
         return 0;
     if (indices && ks->idx32 && HW > INT32_MAX)
         ks = GENERIC;
@@ -67,36 +53,46 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
     pool_spans(rsp, P, s->kh, s->sh, s->ph, s->dh, H, -1);
     pool_spans(csp, Q, s->kw, s->sw, s->pw, s->dw, W, -1);
     pool_interior(s, &q_lo, &q_hi);
+    /* work items: blocks of output rows of one plane */
 #pragma omp parallel for num_threads(pool_threads(planes * HW)) schedule(static)
-    for (int64_t it = 0; it < rows; it++) {
-        const int64_t pl = it / P;
-        const pool_span_t *rs = rsp + (it - pl * P);
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t pl = it / nb, oh_end = (it - pl * nb + 1) * POOL_ROW_BLOCK;
         const T *xp = x + pl * HW;
-        T *yr = y + it * Q;
-        int64_t *ir = indices ? indices + it * Q : NULL;
-        int64_t ow = 0;
-        if (it + POOL_PREFETCH_ROWS < rows)
-            FN(prefetch_window)(s, x, rsp, it + POOL_PREFETCH_ROWS);
-        if (rs->n > 0 && q_hi > q_lo) {
-            fc_pool_row r;
-            r.nr = rs->n;
-            r.rstep = s->dh * W;
-            r.kw = s->kw;
-            r.sw = s->sw;
-            r.dw = s->dw;
-            r.n = q_hi - q_lo;
-            r.off = rs->first * W + q_lo * s->sw - s->pw;
-            r.avail = (planes - pl) * HW;
-            if (ir)
-                ks->max_idx[variant](&r, xp, yr + q_lo, ir + q_lo);
-            else
-                ks->max[variant](&r, xp, yr + q_lo);
-            for (; ow < q_lo; ow++)
-                FN(max_one)(s, xp, rs, csp + ow, yr + ow, ir ? ir + ow : NULL);
-            ow = q_hi;
+        int64_t oh = (it - pl * nb) * POOL_ROW_BLOCK;
+        while (oh < P && oh < oh_end) {
+            const pool_span_t *rs = rsp + oh;
+            const int64_t n = pool_run(rsp, oh, (oh_end < P ? oh_end : P) - oh, s->sh);
+            T *yr = y + (pl * P + oh) * Q;
+            int64_t *ir = indices ? indices + (pl * P + oh) * Q : NULL;
+            const int interior = rs->n > 0 && q_hi > q_lo;
+            if (interior) {
+                fc_pool_row r;
+                r.nr = rs->n;
+                r.rstep = s->dh * W;
+                r.kw = s->kw;
+                r.sw = s->sw;
+                r.dw = s->dw;
+                r.n = q_hi - q_lo;
+                r.rows = n;
+                r.xrow = s->sh * W;
+                r.yrow = Q;
+                r.off = rs->first * W + q_lo * s->sw - s->pw;
+                r.avail = (planes - pl) * HW;
+                if (ir)
+                    ks->max_idx[variant](&r, xp, yr + q_lo, ir + q_lo);
+                else
+                    ks->max[variant](&r, xp, yr + q_lo);
+            }
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t ow = 0; ow < Q; ow++) {
+                    if (interior && ow == q_lo)
+                        ow = q_hi;
+                    if (ow < Q)
+                        FN(max_one)(s, xp, rs + i, csp + ow, yr + i * Q + ow,
+                                    ir ? ir + i * Q + ow : NULL);
+                }
+            oh += n;
         }
-        for (; ow < Q; ow++)
-            FN(max_one)(s, xp, rs, csp + ow, yr + ow, ir ? ir + ow : NULL);
     }
     free(rsp);
     return 0;
@@ -200,11 +196,12 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
     const KSET *ks = KERNELS();
     const int variant = pool_variant(s);
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
-    const int64_t planes = s->N * s->C, rows = planes * P;
+    const int64_t planes = s->N * s->C;
+    const int64_t nb = (P + POOL_ROW_BLOCK - 1) / POOL_ROW_BLOCK, items = planes * nb;
     const int nt = pool_threads(planes * HW);
     pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
-    if (rows == 0)
+    if (items == 0)
         return 0;
     if (pool_is_global(s)) {
         /* blocks of planes, each summed by one contiguous pass */
@@ -232,31 +229,42 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
     }
     pool_interior(s, &q_lo, &q_hi);
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t it = 0; it < rows; it++) {
-        const int64_t pl = it / P;
-        const pool_span_t *rs = rsp + (it - pl * P);
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t pl = it / nb, oh_end = (it - pl * nb + 1) * POOL_ROW_BLOCK;
         const T *xp = x + pl * HW;
-        T *yr = y + it * Q;
-        int64_t ow = 0;
-        if (rs->n > 0 && q_hi > q_lo) {
-            /* inside the row every window has kw columns, counted either way */
-            const int64_t div = divisor_override ? divisor_override : rs->len * s->kw;
-            fc_pool_row r;
-            r.nr = rs->n;
-            r.rstep = W;
-            r.kw = s->kw;
-            r.sw = s->sw;
-            r.dw = 1;
-            r.n = q_hi - q_lo;
-            r.off = rs->first * W + q_lo * s->sw - s->pw;
-            r.avail = (planes - pl) * HW;
-            ks->avg[variant](&r, xp, (T)div, yr + q_lo);
-            for (; ow < q_lo; ow++)
-                FN(avg_one)(s, xp, rs, csp + ow, divisor_override, yr + ow);
-            ow = q_hi;
+        int64_t oh = (it - pl * nb) * POOL_ROW_BLOCK;
+        while (oh < P && oh < oh_end) {
+            const pool_span_t *rs = rsp + oh;
+            const int64_t n = pool_run(rsp, oh, (oh_end < P ? oh_end : P) - oh, s->sh);
+            T *yr = y + (pl * P + oh) * Q;
+            const int interior = rs->n > 0 && q_hi > q_lo;
+            if (interior) {
+                /* inside the row every window has kw columns, counted either way */
+                const int64_t div = divisor_override ? divisor_override : rs->len * s->kw;
+                fc_pool_row r;
+                r.nr = rs->n;
+                r.rstep = W;
+                r.kw = s->kw;
+                r.sw = s->sw;
+                r.dw = 1;
+                r.n = q_hi - q_lo;
+                r.rows = n;
+                r.xrow = s->sh * W;
+                r.yrow = Q;
+                r.off = rs->first * W + q_lo * s->sw - s->pw;
+                r.avail = (planes - pl) * HW;
+                ks->avg[variant](&r, xp, (T)div, yr + q_lo);
+            }
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t ow = 0; ow < Q; ow++) {
+                    if (interior && ow == q_lo)
+                        ow = q_hi;
+                    if (ow < Q)
+                        FN(avg_one)(s, xp, rs + i, csp + ow, divisor_override,
+                                    yr + i * Q + ow);
+                }
+            oh += n;
         }
-        for (; ow < Q; ow++)
-            FN(avg_one)(s, xp, rs, csp + ow, divisor_override, yr + ow);
     }
     free(rsp);
     return 0;
