@@ -83,14 +83,16 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
                 else
                     ks->max[variant](&r, xp, yr + q_lo);
             }
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t ow = 0; ow < Q; ow++) {
-                    if (interior && ow == q_lo)
-                        ow = q_hi;
-                    if (ow < Q)
-                        FN(max_one)(s, xp, rs + i, csp + ow, yr + i * Q + ow,
-                                    ir ? ir + i * Q + ow : NULL);
-                }
+            /* the border columns: [0, b_lo) and [b_hi, Q) */
+            const int64_t b_lo = interior ? q_lo : Q, b_hi = interior ? q_hi : Q;
+            for (int64_t i = 0; i < n; i++) {
+                for (int64_t ow = 0; ow < b_lo; ow++)
+                    FN(max_one)(s, xp, rs + i, csp + ow, yr + i * Q + ow,
+                                ir ? ir + i * Q + ow : NULL);
+                for (int64_t ow = b_hi; ow < Q; ow++)
+                    FN(max_one)(s, xp, rs + i, csp + ow, yr + i * Q + ow,
+                                ir ? ir + i * Q + ow : NULL);
+            }
             oh += n;
         }
     }
@@ -205,10 +207,10 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
         return 0;
     if (pool_is_global(s)) {
         /* blocks of planes, each summed by one contiguous pass */
-        const int64_t block = 64, nb = (planes + block - 1) / block;
+        const int64_t block = 64, nblocks = (planes + block - 1) / block;
         const T div = (T)(divisor_override ? divisor_override : HW);
 #pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t b = 0; b < nb; b++) {
+        for (int64_t b = 0; b < nblocks; b++) {
             const int64_t n = planes - b * block < block ? planes - b * block : block;
             ks->avg_global(n, HW, x + b * block * HW, div, y + b * block);
         }
@@ -255,14 +257,15 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
                 r.avail = (planes - pl) * HW;
                 ks->avg[variant](&r, xp, (T)div, yr + q_lo);
             }
-            for (int64_t i = 0; i < n; i++)
-                for (int64_t ow = 0; ow < Q; ow++) {
-                    if (interior && ow == q_lo)
-                        ow = q_hi;
-                    if (ow < Q)
-                        FN(avg_one)(s, xp, rs + i, csp + ow, divisor_override,
-                                    yr + i * Q + ow);
-                }
+            const int64_t b_lo = interior ? q_lo : Q, b_hi = interior ? q_hi : Q;
+            for (int64_t i = 0; i < n; i++) {
+                for (int64_t ow = 0; ow < b_lo; ow++)
+                    FN(avg_one)(s, xp, rs + i, csp + ow, divisor_override,
+                                yr + i * Q + ow);
+                for (int64_t ow = b_hi; ow < Q; ow++)
+                    FN(avg_one)(s, xp, rs + i, csp + ow, divisor_override,
+                                yr + i * Q + ow);
+            }
             oh += n;
         }
     }
