@@ -123,6 +123,17 @@ static int pool_avg_separable(const fc_pool_shape *s)
            s->N * s->C >= 8;
 }
 
+/* Chunk of work items that threads take at a time: about 16 chunks per
+ * thread.  Dynamic, not static, scheduling: on a small shared machine a
+ * thread that loses its core for a while leaves its share to the others
+ * instead of holding them at the barrier; the results do not depend on
+ * which thread computes an item. */
+static int64_t pool_chunk(int64_t items, int nt)
+{
+    const int64_t c = items / (16 * (int64_t)nt);
+    return c > 1 ? c : 1;
+}
+
 /* Threads for a pass over `elems` input elements: below a few tens of KB a
  * parallel region costs more than it saves. */
 static int pool_threads(int64_t elems)

@@ -40,6 +40,7 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
     const int64_t planes = s->N * s->C;
     const int64_t nb = (P + POOL_ROW_BLOCK - 1) / POOL_ROW_BLOCK, items = planes * nb;
+    const int nt = pool_threads(planes * HW);
     pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
     if (items == 0)
@@ -54,7 +55,7 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
     pool_spans(csp, Q, s->kw, s->sw, s->pw, s->dw, W, -1);
     pool_interior(s, &q_lo, &q_hi);
     /* work items: blocks of output rows of one plane */
-#pragma omp parallel for num_threads(pool_threads(planes * HW)) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(items, nt))
     for (int64_t it = 0; it < items; it++) {
         const int64_t pl = it / nb, oh_end = (it - pl * nb + 1) * POOL_ROW_BLOCK;
         const T *xp = x + pl * HW;
@@ -104,7 +105,8 @@ int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
                                const int64_t *indices, T *gx)
 {
     const int64_t planes = s->N * s->C, HW = s->H * s->W, PQ = s->P * s->Q;
-#pragma omp parallel for num_threads(pool_threads(planes * HW)) schedule(static)
+    const int nt = pool_threads(planes * HW);
+#pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(planes, nt))
     for (int64_t pl = 0; pl < planes; pl++) {
         T *g = gx + pl * HW;
         const T *d = gy + pl * PQ;
@@ -171,7 +173,7 @@ static int FN(avg_pool_s1)(const fc_pool_shape *s, const KSET *ks,
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool_chunk(planes, nt))
         for (int64_t pl = 0; pl < planes; pl++) {
             T *v = sums + H * Q;
             if (!ok)
@@ -209,7 +211,7 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
         /* blocks of planes, each summed by one contiguous pass */
         const int64_t block = 64, nblocks = (planes + block - 1) / block;
         const T div = (T)(divisor_override ? divisor_override : HW);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(nblocks, nt))
         for (int64_t b = 0; b < nblocks; b++) {
             const int64_t n = planes - b * block < block ? planes - b * block : block;
             ks->avg_global(n, HW, x + b * block * HW, div, y + b * block);
@@ -230,7 +232,7 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
         return err;
     }
     pool_interior(s, &q_lo, &q_hi);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(items, nt))
     for (int64_t it = 0; it < items; it++) {
         const int64_t pl = it / nb, oh_end = (it - pl * nb + 1) * POOL_ROW_BLOCK;
         const T *xp = x + pl * HW;
@@ -319,7 +321,7 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
         return 0;
     if (pool_is_global(s)) {
         const T d = (T)(divisor_override ? divisor_override : HW);
-#pragma omp parallel for num_threads(nt) schedule(static)
+#pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(planes, nt))
         for (int64_t pl = 0; pl < planes; pl++) {
             const T g = gy[pl] / d;
             T *out = gx + pl * HW;
@@ -344,7 +346,7 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, pool_chunk(planes, nt))
         for (int64_t pl = 0; pl < planes; pl++) {
             T *out = gx + pl * HW;
             if (!ok)
