@@ -29,10 +29,11 @@ def _describe(value):
 
 def as_int(value, name, minimum=None):
     """A Python int from an int-like value (bool excluded), >= minimum."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {_describe(value)}")
-    value = operator.index(value)
+    if type(value) is not int:      # the common case skips the ABC checks
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (numbers.Integral, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {_describe(value)}")
+        value = operator.index(value)
     if minimum is not None and value < minimum:
         bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{name}: expected {bound}, got {value}")
@@ -370,9 +371,12 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
                          f"stride {stride}, padding {padding}, dilation {dilation})")
     # A dilated window can fall wholly into the padding; PyTorch then returns
     # -inf with an index outside the plane.  We refuse such geometry instead.
+    # Every window starts before the input's end (padding <= half the kernel,
+    # and ceil_mode's rule), so only those starting in the left padding,
+    # o * s < p, can miss the input.
     for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
                                         ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
-        for o in range(out):
+        for o in range(min(out, -(-p // s))):
             start = o * s - p
             if not any(0 <= start + i * d < size for i in range(k)):
                 raise ValueError(f"x: the pooling window {o} along the {axis} "
