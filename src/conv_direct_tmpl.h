@@ -35,7 +35,7 @@ static void FN(pack_weights)(const fc_conv_shape *s, int kb, const T *w,
 /* Input offsets and lane masks, per tap and row, of the tile whose top-left
  * output is (oh0, ow0).  Rows outside the image get an empty mask (and
  * offset 0), so their loads read nothing. */
-static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv,
+static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv, int s2,
                            int64_t oh0, int64_t ow0, fc_direct_tile *t,
                            int64_t *off, uint32_t *mask)
 {
@@ -46,7 +46,7 @@ static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv,
         for (int l = 0; l < lanes; l++) {
             const int64_t iw = iw0 + l * s->sw;
             if (ow0 + l < s->Q && iw >= 0 && iw < s->W)
-                colmask |= (uint32_t)1 << l;
+                colmask |= (uint32_t)1 << (s2 ? 2 * l : l);
         }
         for (int64_t r = 0; r < R; r++)
             for (int j = 0; j < nv; j++) {
@@ -61,6 +61,14 @@ static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv,
     t->store_mask = 0;
     for (int l = 0; l < lanes && ow0 + l < s->Q; l++)
         t->store_mask |= (uint32_t)1 << l;
+}
+
+/* One input channel per group and few outputs from it: the depthwise
+ * micro-kernel (one channel, more rows).  With many outputs per input
+ * channel (LeNet's first layer), the dense kernel's channel block wins. */
+static int FN(is_depthwise)(const fc_conv_shape *s)
+{
+    return s->C / s->groups == 1 && s->K / s->groups < 4;
 }
 
 /* Packed weights and bias of one call, and the micro-kernel they suit. */
@@ -107,6 +115,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q;
     const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
+    const int s2 = pl->ker.s2 && s->sw == 2;
     const int64_t nkb = pl->nkb;
     const int64_t nrt = (P + nv - 1) / nv, nct = (Q + lanes - 1) / lanes;
     const int64_t items = s->N * G * nrt * nct * nkb;
@@ -137,7 +146,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             const int64_t ct = tile % nct, rt = tile / nct;
             const int64_t oh0 = rt * nv, ow0 = ct * lanes;
             if (n * nrt * nct + tile != last_tile) {
-                FN(tile_masks)(s, lanes, nv, oh0, ow0, &t, off, mask);
+                FN(tile_masks)(s, lanes, nv, s2, oh0, ow0, &t, off, mask);
                 last_tile = n * nrt * nct + tile;
             }
             t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
@@ -179,17 +188,42 @@ static FN(flat_geometry) FN(flat_plan)(const fc_conv_shape *s, int nv,
     return f;
 }
 
+/* Fraction of the computed lanes that are real outputs, walking by rows
+ * (tiles of nv rows x lanes columns) or flat (tiles of nv x lanes
+ * positions of the padded-width grid). */
+static double FN(rows_efficiency)(const fc_conv_shape *s, int nv, int lanes)
+{
+    const int64_t nrt = (s->P + nv - 1) / nv, nct = (s->Q + lanes - 1) / lanes;
+    return (double)(s->P * s->Q) / (double)(nrt * nv * nct * lanes);
+}
+
+static int FN(flat_possible)(const fc_conv_shape *s)
+{
+    const int64_t pb = s->P + s->dh * (s->R - 1) - s->H - s->pt;
+    const int64_t pr = s->Q + s->dw * (s->S - 1) - s->W - s->pl;
+    return s->sh == 1 && s->sw == 1 && s->pt >= 0 && s->pl >= 0 && pb >= 0 && pr >= 0;
+}
+
+static double FN(flat_efficiency)(const fc_conv_shape *s, int nv, int lanes)
+{
+    return (double)(s->P * s->Q) / (double)FN(flat_plan)(s, nv, lanes).L;
+}
+
 /* Whether the flat walk fills more lanes than the row walk, by a margin
  * that pays for its two copies. */
-static int FN(use_flat)(const fc_conv_shape *s, int lanes)
+static int FN(use_flat)(const fc_conv_shape *s, int nv, int lanes)
 {
-    const int64_t Wp = s->Q + s->dw * (s->S - 1);
-    const int64_t rows = (s->Q + lanes - 1) / lanes * lanes;
-    const int64_t pb = s->P + s->dh * (s->R - 1) - s->H - s->pt;
-    const int64_t pr = Wp - s->W - s->pl;
-    if (s->sh != 1 || s->sw != 1 || s->pt < 0 || s->pl < 0 || pb < 0 || pr < 0)
-        return 0;
-    return (double)s->Q / Wp > (double)s->Q / rows + 0.05;
+    return FN(flat_possible)(s) &&
+           FN(flat_efficiency)(s, nv, lanes) > FN(rows_efficiency)(s, nv, lanes) + 0.05;
+}
+
+/* The lane efficiency the direct algorithm will run at (for "auto"). */
+double FN(fc_conv2d_direct_efficiency)(const fc_conv_shape *s)
+{
+    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
+    const double rows = FN(rows_efficiency)(s, ker.nv, ker.lanes);
+    return FN(use_flat)(s, ker.nv, ker.lanes)
+        ? FN(flat_efficiency)(s, ker.nv, ker.lanes) : rows;
 }
 
 static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
@@ -280,7 +314,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
 
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0)
         return 0;
-    pl.ker = FN(select_kernel)(Cg == 1);
+    pl.ker = FN(select_kernel)(FN(is_depthwise)(s));
     pl.nkb = (Kg + pl.ker.kb - 1) / pl.ker.kb;
     wp = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * pl.nkb * Cg * s->R * s->S *
                                                   pl.ker.kb) * sizeof(T));
@@ -296,7 +330,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
                 bp[g * pl.nkb * pl.ker.kb + k] = bias[g * Kg + k];
     pl.wp = wp;
     pl.bp = bp;
-    err = FN(use_flat)(s, pl.ker.lanes) ? FN(direct_flat)(s, &pl, x, relu, y)
+    err = FN(use_flat)(s, pl.ker.nv, pl.ker.lanes) ? FN(direct_flat)(s, &pl, x, relu, y)
                                         : FN(direct_rows)(s, &pl, x, relu, y);
     free(bp);
     return err;
