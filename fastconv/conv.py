@@ -13,19 +13,26 @@ from . import reference
 def choose_algorithm(p, dtype, backward=False):
     """"direct" or "im2col" for `algorithm="auto"`, from the benchmark suite.
 
-    The direct micro-kernels (vector lanes along output columns) beat
-    im2col + BLAS wherever they fill their lanes: on float32 with AVX2 or
-    AVX-512, stride 1 (or 2 with AVX-512's permute loads), and images wide
-    enough that at least 60% of the lanes hold real outputs; depthwise layers
-    always, since im2col's GEMM there has a single row.  The rest goes to
-    im2col, as do float64 and the backward pass, whose direct form is not
-    blocked for the cache."""
+    Forward (backward=False): the direct micro-kernels (vector lanes along
+    output columns) beat im2col + BLAS wherever they fill their lanes: on
+    float32 with AVX2 or AVX-512, stride 1 (or 2 with AVX-512's permute
+    loads), and images wide enough that at least 60% of the lanes hold real
+    outputs; depthwise layers always, since im2col's GEMM there has a single
+    row.  The rest goes to im2col, as does float64.
+
+    Weight gradient (backward=True): the direct kernels' product over pixels
+    wins once there are enough pixels to amortise each run's accumulator
+    traffic (a few hundred); a single 7x7 or 14x14 image with megabytes of
+    weights is a better BLAS problem."""
     isa = _kernels.isa_active()
-    if backward:
-        return "im2col"
-    if p.groups == p.C and p.C > 1:
+    depthwise = p.groups == p.C and p.C > 1
+    if depthwise:
         return "direct"
-    if dtype != np.float32 or isa == "generic":
+    if isa == "generic":
+        return "im2col"
+    if backward:
+        return "direct" if p.N * p.P * p.Q >= 256 else "im2col"
+    if dtype != np.float32:
         return "im2col"
     if p.stride[1] > 2 or (p.stride[1] == 2 and isa != "avx512"):
         return "im2col"
@@ -39,6 +46,8 @@ def choose_backward_input_algorithm(p, dtype):
     col2im does better."""
     if p.stride != (1, 1):
         return "im2col"
+    if p.groups == p.C and p.C > 1:
+        return "direct"
     flipped = _params.conv_params(
         p.output_shape, (p.C, p.K // p.groups, p.R, p.S), 1,
         ((p.dilation[0] * (p.R - 1) - p.padding[0][0],
@@ -148,8 +157,11 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     algorithm = _params.algorithm_arg(algorithm)
     inputs = {"x": x, "weight": weight, "bias": bias}
     x_arr = _params.as_array(x, "x", 4)
-    fw, fb = fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight,
-                          bn_bias, eps)
+    w, b, rm, rv, g, beta, eps = _params.fuse_inputs(
+        weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
+    # Folded in float64 and rounded once, to the dtype the convolution runs in.
+    fw, fb = reference.fuse_conv_bn_core(w, b, rm, rv, g, beta, eps,
+                                         _params.compute_dtype(x_arr, w))
     x, fw, fb, p, dtype = _params.conv_inputs(x_arr, fw, fb, stride, padding,
                                               dilation, groups)
     out = _params.check_out(out, p.output_shape, dtype, inputs)

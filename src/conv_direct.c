@@ -2,9 +2,13 @@
  * micro-kernel picked from the instruction-set level active at call time. */
 #include <stdlib.h>
 #include <string.h>
+#ifdef FASTCONV_OPENMP
+#include <omp.h>
+#endif
 
 #include "conv_internal.h"
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 static fc_direct_f32_kernel select_kernel_f32(int depthwise)
 {
@@ -31,15 +35,35 @@ static fc_direct_f64_kernel select_kernel_f64(int depthwise)
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
 }
 
+static fc_wgrad_f32_kernel select_wgrad_f32(void)
+{
+    static const fc_wgrad_f32_kernel kernels[] = {
+        {4, 8, f32_conv_wgrad_4x8_generic},
+        {6, 16, f32_conv_wgrad_6x16_avx2},
+        {12, 32, f32_conv_wgrad_12x32_avx512},
+    };
+    return kernels[fc_isa_active()];
+}
+
+static fc_wgrad_f64_kernel select_wgrad_f64(void)
+{
+    static const fc_wgrad_f64_kernel generic = {4, 8, f64_conv_wgrad_4x8_generic};
+    static const fc_wgrad_f64_kernel avx512 = {12, 16, f64_conv_wgrad_12x16_avx512};
+    return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
+}
+
 #define T float
 #define FN(name) name##_f32
 #define KERNEL_T fc_direct_f32_kernel
+#define WGRAD_T fc_wgrad_f32_kernel
 #include "conv_direct_tmpl.h"
 #undef T
 #undef FN
 #undef KERNEL_T
+#undef WGRAD_T
 
 #define T double
 #define FN(name) name##_f64
 #define KERNEL_T fc_direct_f64_kernel
+#define WGRAD_T fc_wgrad_f64_kernel
 #include "conv_direct_tmpl.h"

@@ -397,42 +397,180 @@ static void FN(grad_input_gather)(const fc_conv_shape *s, const T *gy,
     }
 }
 
-/* Weight gradient by direct correlation of the input with the output
- * gradient; threads own disjoint output channels, so no reduction races. */
-static void FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
-                            T *gw)
+/* Weight gradient of a depthwise layer (one input channel per group):
+ * per output channel and tap, a dot product of grad_output rows with input
+ * rows, which the compiler vectorises along the row.  Threads own disjoint
+ * output channels. */
+static void FN(grad_weight_depthwise)(const fc_conv_shape *s, const T *gy,
+                                      const T *x, T *gw)
+{
+    const int64_t Kg = s->K / s->groups, R = s->R, S = s->S;
+    const int64_t P = s->P, Q = s->Q, H = s->H, W = s->W, sw = s->sw;
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+    for (int64_t k = 0; k < s->K; k++) {
+        const int64_t c = k / Kg;   /* the group's one input channel */
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t ks = 0; ks < S; ks++) {
+                const int64_t off = ks * s->dw - s->pl;
+                int64_t q_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                int64_t q_hi = off >= W ? 0 : (W - 1 - off) / sw + 1;
+                T acc = 0;
+                if (q_hi > Q) q_hi = Q;
+                for (int64_t n = 0; n < s->N; n++)
+                    for (int64_t p = 0; p < P; p++) {
+                        const int64_t ih = p * s->sh - s->pt + r * s->dh;
+                        if (ih < 0 || ih >= H)
+                            continue;
+                        const T *g = gy + ((n * s->K + k) * P + p) * Q;
+                        const T *xr = x + ((n * s->C + c) * H + ih) * W + off;
+                        for (int64_t q = q_lo; q < q_hi; q++)
+                            acc += g[q] * xr[q * sw];
+                    }
+                gw[(k * R + r) * S + ks] = acc;
+            }
+    }
+}
+
+/* Output pixels per micro-kernel run: their grad_output rows for one block
+ * of output channels (128 x 32 floats) stay in L1 across input blocks. */
+#define FC_WGRAD_PIXELS 128
+
+/* Weight gradient by the channels-last micro-kernels (conv_wgrad.h).
+ * Images are laid out a few at a time: the input zero-padded and
+ * channels-last, grad_output channels-last, each group's channels padded to
+ * whole kernel blocks with zeros.  Work items are (image, pixel run, share of
+ * output-channel blocks); each thread sums into its own copy of gw, and the
+ * copies are added in thread order (the same bits every run at a fixed
+ * thread count). */
+static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
+                           T *gw)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q, H = s->H, W = s->W;
-    const int64_t sw = s->sw;
-#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
-    for (int64_t kk = 0; kk < s->K; kk++) {
-        const int64_t g = kk / Kg;
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t ks = 0; ks < S; ks++) {
-                    /* output columns whose input column is inside the image */
-                    const int64_t off = ks * s->dw - s->pl;
-                    int64_t q_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-                    int64_t q_hi = off >= W ? 0 : (W - 1 - off) / sw + 1;
-                    if (q_hi > Q) q_hi = Q;
-                    T acc = 0;
-                    for (int64_t n = 0; n < s->N; n++) {
-                        const T *gyk = gy + (n * s->K + kk) * P * Q;
-                        const T *xc = x + (n * s->C + g * Cg + c) * H * W;
-                        for (int64_t p = 0; p < P; p++) {
-                            const int64_t ih = p * s->sh - s->pt + r * s->dh;
-                            if (ih < 0 || ih >= H)
-                                continue;
-                            const T *gr = gyk + p * Q;
-                            const T *xr = xc + ih * W + off;
-                            for (int64_t q = q_lo; q < q_hi; q++)
-                                acc += gr[q] * xr[q * sw];
-                        }
+    const int64_t R = s->R, S = s->S, taps = R * S, P = s->P, Q = s->Q;
+    const int64_t PQ = P * Q, H = s->H, W = s->W;
+    const WGRAD_T ker = FN(select_wgrad)();
+    const int64_t Cgp = (Cg + ker.cb - 1) / ker.cb * ker.cb;
+    const int64_t Kgp = (Kg + ker.kt - 1) / ker.kt * ker.kt;
+    const int64_t reach_h = (P - 1) * s->sh + (R - 1) * s->dh + 1;
+    const int64_t reach_w = (Q - 1) * s->sw + (S - 1) * s->dw + 1;
+    const int64_t Hp = H + s->pt > reach_h ? H + s->pt : reach_h;
+    const int64_t Wp = W + s->pl > reach_w ? W + s->pl : reach_w;
+    const int64_t xs = G * Cgp, gs = G * Kgp;
+    const int64_t per_image = Hp * Wp * xs + PQ * gs;
+    const int64_t wt_size = G * taps * Cgp * Kgp;
+    const int64_t nruns = (PQ + FC_WGRAD_PIXELS - 1) / FC_WGRAD_PIXELS;
+    const int64_t nkt = Kgp / ker.kt;
+    const int nt = fc_get_num_threads();
+    int64_t nb = ((int64_t)16 << 20) / (per_image * (int64_t)sizeof(T));
+    int64_t ksplit = 1, *pix;
+    T *partial, *buf;
+    int err = 0;
+
+    if (FN(is_depthwise)(s)) {
+        FN(grad_weight_depthwise)(s, gy, x, gw);
+        return 0;
+    }
+    memset(gw, 0, (size_t)(s->K * Cg * taps) * sizeof(T));
+    if (s->N == 0 || PQ == 0)
+        return 0;
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
+    /* One small image: share its output-channel blocks out as well. */
+    while (nb * nruns * ksplit < 4 * nt && ksplit < nkt)
+        ksplit *= 2;
+    buf = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * per_image) * sizeof(T));
+    pix = (int64_t *)malloc(sizeof(int64_t) * PQ);
+    partial = (T *)calloc((size_t)(wt_size * nt), sizeof(T));
+    if (buf == NULL || pix == NULL || partial == NULL) {
+        free(pix);
+        free(partial);
+        return FC_ENOMEM;
+    }
+    for (int64_t o = 0; o < PQ; o++)
+        pix[o] = o / Q * s->sh * Wp + o % Q * s->sw;
+
+    for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * nruns * ksplit;
+        T *xp = buf, *gt = buf + nb * Hp * Wp * xs;
+        memset(xp, 0, (size_t)(nn * Hp * Wp * xs) * sizeof(T));
+#pragma omp parallel num_threads(nt)
+        {
+#pragma omp for schedule(static) nowait
+            for (int64_t row = 0; row < nn * H; row++) {
+                const int64_t n = row / H, ih = row % H;
+                T *dst = xp + (n * Hp + ih + s->pt) * Wp * xs + s->pl * xs;
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t c = 0; c < Cg; c++) {
+                        const T *src = x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W;
+                        for (int64_t iw = 0; iw < W; iw++)
+                            dst[iw * xs + g * Cgp + c] = src[iw];
                     }
-                    gw[((kk * Cg + c) * R + r) * S + ks] = acc;
+            }
+#pragma omp for schedule(static)
+            for (int64_t row = 0; row < nn * P; row++) {
+                const int64_t n = row / P, p = row % P;
+                T *dst = gt + (n * PQ + p * Q) * gs;
+                for (int64_t q = 0; q < Q; q++)
+                    for (int64_t k = Kg; k < Kgp; k++)
+                        for (int64_t g = 0; g < G; g++)
+                            dst[q * gs + g * Kgp + k] = 0;
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t k = 0; k < Kg; k++) {
+                        const T *src = gy + (((n0 + n) * s->K + g * Kg + k) * P + p) * Q;
+                        for (int64_t q = 0; q < Q; q++)
+                            dst[q * gs + g * Kgp + k] = src[q];
+                    }
+            }
+            int tid = 0;
+#ifdef FASTCONV_OPENMP
+            tid = omp_get_thread_num();
+#endif
+            T *mine = partial + tid * wt_size;
+            fc_wgrad_tile t;
+            t.xs = xs;
+            t.gs = gs;
+            t.ldw = Kgp;
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t share = it % ksplit, run = it / ksplit % nruns;
+                const int64_t n = it / (ksplit * nruns);
+                const int64_t o0 = run * FC_WGRAD_PIXELS;
+                const int64_t chunk = (nkt + ksplit - 1) / ksplit;
+                const int64_t kt_lo = share * chunk;
+                const int64_t kt_hi = kt_lo + chunk < nkt ? kt_lo + chunk : nkt;
+                t.npix = PQ - o0 < FC_WGRAD_PIXELS ? PQ - o0 : FC_WGRAD_PIXELS;
+                t.pix = pix + o0;
+                for (int64_t tap = 0; tap < taps; tap++) {
+                    t.tapoff = tap / S * s->dh * Wp + tap % S * s->dw;
+                    for (int64_t g = 0; g < G; g++)
+                        for (int64_t kt = kt_lo; kt < kt_hi; kt++)
+                            for (int64_t c0 = 0; c0 < Cgp; c0 += ker.cb)
+                                ker.fn(&t, xp + n * Hp * Wp * xs + g * Cgp + c0,
+                                       gt + (n * PQ + o0) * gs + g * Kgp + kt * ker.kt,
+                                       mine + ((g * taps + tap) * Cgp + c0) * Kgp +
+                                           kt * ker.kt);
+                }
+            }
+        }
+    }
+    /* [g][tap][c][k] copies to [k][c][tap], 16 output channels at a time
+     * so that both sides move through whole cache lines. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t gc = 0; gc < G * Cg; gc++) {
+        const int64_t g = gc / Cg, c = gc % Cg;
+        for (int64_t k0 = 0; k0 < Kg; k0 += 16)
+            for (int64_t tap = 0; tap < taps; tap++)
+                for (int64_t k = k0; k < k0 + 16 && k < Kg; k++) {
+                    T acc = 0;
+                    for (int t = 0; t < nt; t++)
+                        acc += partial[t * wt_size + ((g * taps + tap) * Cgp + c) * Kgp + k];
+                    gw[((g * Kg + k) * Cg + c) * taps + tap] = acc;
                 }
     }
+    free(pix);
+    free(partial);
+    return err;
 }
 
 int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
@@ -440,8 +578,8 @@ int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
 {
     int err = 0;
     if (gw)
-        FN(grad_weight)(s, gy, x, gw);
-    if (gx) {
+        err = FN(grad_weight)(s, gy, x, gw);
+    if (gx && !err) {
         if (s->sh == 1 && s->sw == 1 && s->P > 0 && s->Q > 0)
             err = FN(grad_input_stride1)(s, gy, w, gx);
         else

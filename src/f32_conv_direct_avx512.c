@@ -1,7 +1,9 @@
-/* AVX-512 direct-convolution micro-kernels, float32: 16 output columns per
- * vector; 8 channels x 3 rows (24 accumulators) for dense convolutions,
- * 1 channel x 8 rows for depthwise ones; stride 2 loads by permute. */
+/* AVX-512 convolution micro-kernels, float32, 16 lanes: the forward
+ * (direct) kernels, 8 channels x 3 rows (24 accumulators) for dense layers
+ * and 1 channel x 8 rows for depthwise ones, and the weight-gradient
+ * kernels; stride-2 rows load by permute. */
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -39,6 +41,15 @@
 #define NV 8
 #define KERNEL_NAME f32_conv_direct_1x8x16_avx512
 #include "conv_direct_kernel_tmpl.h"
+#undef KB
+
+/* Weight gradient: 12 input x 32 output channels (24 accumulators). */
+#define VLOADU(p) _mm512_loadu_ps(p)
+#define VSTOREU(p, v) _mm512_storeu_ps((p), (v))
+#define CB 12
+#define KV 2
+#define WGRAD_NAME f32_conv_wgrad_12x32_avx512
+#include "conv_wgrad_kernel_tmpl.h"
 
 #else
 /* Not x86: the dispatcher never selects these. */
@@ -48,4 +59,7 @@ void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *t, const float *x,
 void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
+void f32_conv_wgrad_12x32_avx512(const fc_wgrad_tile *t, const float *x,
+                                 const float *g, float *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
 #endif
