@@ -13,12 +13,14 @@ from . import reference
 def choose_algorithm(p, dtype, backward=False):
     """"direct" or "im2col" for `algorithm="auto"`, from the benchmark suite.
 
-    Forward (backward=False): the direct micro-kernels (vector lanes along
-    output columns) beat im2col + BLAS wherever they fill their lanes: on
-    float32 with AVX2 or AVX-512, stride 1 (or 2 with AVX-512's permute
-    loads), and images wide enough that at least 60% of the lanes hold real
-    outputs; depthwise layers always, since im2col's GEMM there has a single
-    row.  The rest goes to im2col, as does float64.
+    Forward (backward=False): the direct micro-kernels beat im2col + BLAS
+    wherever they fill their vector lanes: on float32 with AVX2 or AVX-512,
+    stride 1 (or 2 with AVX-512's permute loads), when at least 60% of the
+    lanes hold real outputs (the C side reports it for the walk it would
+    take: lanes along rows, along the padded-width plane, or along output
+    channels for small images) and each weight meets enough pixels to pay
+    for reordering the weights; depthwise layers always, since im2col's GEMM
+    there has a single row.  The rest goes to im2col, as does float64.
 
     Weight gradient (backward=True): the direct kernels' product over pixels
     wins once there are enough pixels to amortise each run's accumulator
@@ -35,6 +37,10 @@ def choose_algorithm(p, dtype, backward=False):
     if dtype != np.float32:
         return "im2col"
     if p.stride[1] > 2 or (p.stride[1] == 2 and isa != "avx512"):
+        return "im2col"
+    if p.N * p.P * p.Q < 128:
+        # Each weight meets fewer than 128 pixels: reordering the weights
+        # for the micro-kernels costs more than BLAS using them as they are.
         return "im2col"
     return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
 

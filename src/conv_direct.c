@@ -52,18 +52,29 @@ static fc_wgrad_f64_kernel select_wgrad_f64(void)
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
 }
 
+/* The channels-last small-image kernel exists for float32 AVX-512 only. */
+static fc_nhwc_f32_fn select_nhwc_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_conv_direct_nhwc_6x64_avx512 : NULL;
+}
+
+static fc_nhwc_f64_fn select_nhwc_f64(void) { return NULL; }
+
 #define T float
 #define FN(name) name##_f32
 #define KERNEL_T fc_direct_f32_kernel
 #define WGRAD_T fc_wgrad_f32_kernel
+#define NHWC_T fc_nhwc_f32_fn
 #include "conv_direct_tmpl.h"
 #undef T
 #undef FN
 #undef KERNEL_T
 #undef WGRAD_T
+#undef NHWC_T
 
 #define T double
 #define FN(name) name##_f64
 #define KERNEL_T fc_direct_f64_kernel
 #define WGRAD_T fc_wgrad_f64_kernel
+#define NHWC_T fc_nhwc_f64_fn
 #include "conv_direct_tmpl.h"

@@ -71,6 +71,41 @@ static int FN(is_depthwise)(const fc_conv_shape *s)
     return s->C / s->groups == 1 && s->K / s->groups < 4;
 }
 
+/* Extent of the zero-padded input plane that every tap of every output
+ * pixel reads inside: the image at (pt, pl), padding past it as needed. */
+static void FN(padded_extent)(const fc_conv_shape *s, int64_t *Hp, int64_t *Wp)
+{
+    const int64_t reach_h = (s->P - 1) * s->sh + (s->R - 1) * s->dh + 1;
+    const int64_t reach_w = (s->Q - 1) * s->sw + (s->S - 1) * s->dw + 1;
+    *Hp = s->H + s->pt > reach_h ? s->H + s->pt : reach_h;
+    *Wp = s->W + s->pl > reach_w ? s->W + s->pl : reach_w;
+}
+
+/* Images n0 .. n0 + nn of x, zero-padded to Hp x Wp and channels-last with
+ * xs floats per pixel, each group's Cg channels at g * Cgp (the rest zero).
+ * Called from inside a parallel region: rows are shared out. */
+static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
+                                  int64_t n0, int64_t nn, int64_t Cgp,
+                                  int64_t Hp, int64_t Wp, int64_t xs, T *xp)
+{
+    const int64_t G = s->groups, Cg = s->C / G, H = s->H, W = s->W;
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < nn * Hp; row++) {
+        const int64_t n = row / Hp, ih = row % Hp - s->pt;
+        T *dst = xp + row * Wp * xs;
+        memset(dst, 0, (size_t)(Wp * xs) * sizeof(T));
+        if (ih < 0 || ih >= H)
+            continue;
+        dst += s->pl * xs;
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t c = 0; c < Cg; c++) {
+                const T *src = x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W;
+                for (int64_t iw = 0; iw < W; iw++)
+                    dst[iw * xs + g * Cgp + c] = src[iw];
+            }
+    }
+}
+
 /* Packed weights and bias of one call, and the micro-kernel they suit. */
 typedef struct {
     KERNEL_T ker;
@@ -217,13 +252,15 @@ static int FN(use_flat)(const fc_conv_shape *s, int nv, int lanes)
            FN(flat_efficiency)(s, nv, lanes) > FN(rows_efficiency)(s, nv, lanes) + 0.05;
 }
 
-/* The lane efficiency the direct algorithm will run at (for "auto"). */
-double FN(fc_conv2d_direct_efficiency)(const fc_conv_shape *s)
+/* The lane efficiency of the row or flat walk, output-channel blocks
+ * included. */
+static double FN(lanes_efficiency)(const fc_conv_shape *s, KERNEL_T ker)
 {
-    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
-    const double rows = FN(rows_efficiency)(s, ker.nv, ker.lanes);
-    return FN(use_flat)(s, ker.nv, ker.lanes)
-        ? FN(flat_efficiency)(s, ker.nv, ker.lanes) : rows;
+    const int64_t Kg = s->K / s->groups;
+    const double kfill = (double)Kg / (double)((Kg + ker.kb - 1) / ker.kb * ker.kb);
+    return kfill * (FN(use_flat)(s, ker.nv, ker.lanes)
+                    ? FN(flat_efficiency)(s, ker.nv, ker.lanes)
+                    : FN(rows_efficiency)(s, ker.nv, ker.lanes));
 }
 
 static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
@@ -304,6 +341,130 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     return err;
 }
 
+/* Fraction of useful lanes of the channels-last walk (FC_NHWC_NP pixels x
+ * FC_NHWC_KT channels per tile), or 0 where it does not exist. */
+static double FN(nhwc_efficiency)(const fc_conv_shape *s)
+{
+    const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
+    if (FN(select_nhwc)() == NULL || FN(is_depthwise)(s))
+        return 0;
+    return (double)PQ / (double)((PQ + FC_NHWC_NP - 1) / FC_NHWC_NP * FC_NHWC_NP) *
+           (double)Kg / (double)((Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT);
+}
+
+/* The channels-last walk (conv_direct.h): a few images at a time are
+ * copied padded and channels-last, weights as [group][tap][Cg][Kg rounded
+ * up to KT].  Items are (image, group, channel block, run of pixel tiles);
+ * within an item, input-channel blocks run outside the tiles so that the
+ * block's weights stay in L2 across the run.  The output is accumulated
+ * channels-last, then biased, rectified and transposed into NCHW. */
+static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
+                           const T *bias, int relu, T *y)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    const int64_t taps = s->R * s->S, PQ = s->P * s->Q;
+    const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
+    const int64_t ldo = G * Kgp;
+    const int64_t nkb = Kgp / FC_NHWC_KT, ntiles = (PQ + FC_NHWC_NP - 1) / FC_NHWC_NP;
+    const NHWC_T fn = FN(select_nhwc)();
+    const int nt = fc_get_num_threads();
+    int64_t Hp, Wp, nb, runs, *pix, *tapoff;
+    T *xp, *wt, *ob;
+
+    FN(padded_extent)(s, &Hp, &Wp);
+    nb = ((int64_t)16 << 20) / ((Hp * Wp * s->C + PQ * ldo) * (int64_t)sizeof(T));
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
+    /* enough runs per image for the threads, none shorter than 8 tiles */
+    runs = (4 * nt + nb * G * nkb - 1) / (nb * G * nkb);
+    if (runs > (ntiles + 7) / 8) runs = (ntiles + 7) / 8;
+    if (runs < 1) runs = 1;
+    xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
+    ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
+    wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
+    pix = (int64_t *)malloc(sizeof(int64_t) * (PQ + taps));
+    if (xp == NULL || ob == NULL || wt == NULL || pix == NULL) {
+        free(pix);
+        return FC_ENOMEM;
+    }
+    tapoff = pix + PQ;
+    for (int64_t o = 0; o < PQ; o++)
+        pix[o] = o / s->Q * s->sh * Wp + o % s->Q * s->sw;
+    for (int64_t t = 0; t < taps; t++)
+        tapoff[t] = t / s->S * s->dh * Wp + t % s->S * s->dw;
+    /* Transposed 16 output channels at a time: the reads walk 16 weight
+     * rows together and each write fills a cache line. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t gk = 0; gk < G * (Kgp / 16); gk++) {
+        const int64_t g = gk / (Kgp / 16), k0 = gk % (Kgp / 16) * 16;
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t t = 0; t < taps; t++) {
+                T *dst = wt + ((g * taps + t) * Cg + c) * Kgp + k0;
+                for (int64_t k = k0; k < k0 + 16; k++)
+                    dst[k - k0] = k < Kg ? w[((g * Kg + k) * Cg + c) * taps + t] : (T)0;
+            }
+    }
+
+    for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * G * nkb * runs;
+#pragma omp parallel num_threads(nt)
+        {
+            fc_nhwc_tile t;
+            FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
+            t.taps = taps; t.tapoff = tapoff; t.xs = s->C;
+            t.ws = Kgp; t.wtap = Cg * Kgp; t.ldo = ldo;
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t run = it % runs, b = it / runs % nkb;
+                const int64_t g = it / (runs * nkb) % G, n = it / (runs * nkb * G);
+                const int64_t t_lo = ntiles * run / runs, t_hi = ntiles * (run + 1) / runs;
+                for (int64_t c0 = 0; c0 < Cg; c0 += FC_NHWC_CB) {
+                    t.cb = Cg - c0 < FC_NHWC_CB ? Cg - c0 : FC_NHWC_CB;
+                    t.accumulate = c0 > 0;
+                    for (int64_t tile = t_lo; tile < t_hi; tile++) {
+                        const int64_t o0 = tile * FC_NHWC_NP;
+                        t.pix = pix + o0;
+                        t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
+                        fn(&t, xp + n * Hp * Wp * s->C + g * Cg + c0,
+                           wt + (g * taps * Cg + c0) * Kgp + b * FC_NHWC_KT,
+                           ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
+                    }
+                }
+            }
+#pragma omp for schedule(static)
+            for (int64_t nk = 0; nk < nn * s->K; nk++) {
+                const int64_t n = nk / s->K, k = nk % s->K;
+                const T *src = ob + n * PQ * ldo + k / Kg * Kgp + k % Kg;
+                const T b = bias ? bias[k] : (T)0;
+                T *dst = y + ((n0 + n) * s->K + k) * PQ;
+                for (int64_t o = 0; o < PQ; o++) {
+                    const T v = src[o * ldo] + b;
+                    dst[o] = relu && v < 0 ? (T)0 : v;
+                }
+            }
+        }
+    }
+    free(pix);
+    return 0;
+}
+
+/* Whether the channels-last walk fills clearly more lanes than the others
+ * (it pays for a reordered copy of the input and weights). */
+static int FN(use_nhwc)(const fc_conv_shape *s)
+{
+    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
+    return FN(nhwc_efficiency)(s) > FN(lanes_efficiency)(s, ker) + 0.1;
+}
+
+/* The lane efficiency the direct algorithm will run at (for "auto"). */
+double FN(fc_conv2d_direct_efficiency)(const fc_conv_shape *s)
+{
+    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
+    const double lanes = FN(lanes_efficiency)(s, ker), nhwc = FN(nhwc_efficiency)(s);
+    return nhwc > lanes + 0.1 ? nhwc : lanes;
+}
+
 int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
                          const T *bias, int relu, T *y)
 {
@@ -314,6 +475,8 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
 
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0)
         return 0;
+    if (FN(use_nhwc)(s))
+        return FN(direct_nhwc)(s, x, w, bias, relu, y);
     pl.ker = FN(select_kernel)(FN(is_depthwise)(s));
     pl.nkb = (Kg + pl.ker.kb - 1) / pl.ker.kb;
     wp = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * pl.nkb * Cg * s->R * s->S *
@@ -447,22 +610,17 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S, taps = R * S, P = s->P, Q = s->Q;
-    const int64_t PQ = P * Q, H = s->H, W = s->W;
+    const int64_t PQ = P * Q;
     const WGRAD_T ker = FN(select_wgrad)();
     const int64_t Cgp = (Cg + ker.cb - 1) / ker.cb * ker.cb;
     const int64_t Kgp = (Kg + ker.kt - 1) / ker.kt * ker.kt;
-    const int64_t reach_h = (P - 1) * s->sh + (R - 1) * s->dh + 1;
-    const int64_t reach_w = (Q - 1) * s->sw + (S - 1) * s->dw + 1;
-    const int64_t Hp = H + s->pt > reach_h ? H + s->pt : reach_h;
-    const int64_t Wp = W + s->pl > reach_w ? W + s->pl : reach_w;
     const int64_t xs = G * Cgp, gs = G * Kgp;
-    const int64_t per_image = Hp * Wp * xs + PQ * gs;
+    int64_t Hp, Wp, per_image;
     const int64_t wt_size = G * taps * Cgp * Kgp;
     const int64_t nruns = (PQ + FC_WGRAD_PIXELS - 1) / FC_WGRAD_PIXELS;
     const int64_t nkt = Kgp / ker.kt;
     const int nt = fc_get_num_threads();
-    int64_t nb = ((int64_t)16 << 20) / (per_image * (int64_t)sizeof(T));
-    int64_t ksplit = 1, *pix;
+    int64_t nb, ksplit = 1, *pix;
     T *partial, *buf;
     int err = 0;
 
@@ -473,6 +631,9 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
     memset(gw, 0, (size_t)(s->K * Cg * taps) * sizeof(T));
     if (s->N == 0 || PQ == 0)
         return 0;
+    FN(padded_extent)(s, &Hp, &Wp);
+    per_image = Hp * Wp * xs + PQ * gs;
+    nb = ((int64_t)16 << 20) / (per_image * (int64_t)sizeof(T));
     if (nb < 1) nb = 1;
     if (nb > s->N) nb = s->N;
     /* One small image: share its output-channel blocks out as well. */
@@ -493,20 +654,9 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
         const int64_t items = nn * nruns * ksplit;
         T *xp = buf, *gt = buf + nb * Hp * Wp * xs;
-        memset(xp, 0, (size_t)(nn * Hp * Wp * xs) * sizeof(T));
 #pragma omp parallel num_threads(nt)
         {
-#pragma omp for schedule(static) nowait
-            for (int64_t row = 0; row < nn * H; row++) {
-                const int64_t n = row / H, ih = row % H;
-                T *dst = xp + (n * Hp + ih + s->pt) * Wp * xs + s->pl * xs;
-                for (int64_t g = 0; g < G; g++)
-                    for (int64_t c = 0; c < Cg; c++) {
-                        const T *src = x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W;
-                        for (int64_t iw = 0; iw < W; iw++)
-                            dst[iw * xs + g * Cgp + c] = src[iw];
-                    }
-            }
+            FN(pad_channels_last)(s, x, n0, nn, Cgp, Hp, Wp, xs, xp);
 #pragma omp for schedule(static)
             for (int64_t row = 0; row < nn * P; row++) {
                 const int64_t n = row / P, p = row % P;

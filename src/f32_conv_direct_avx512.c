@@ -51,8 +51,57 @@
 #define WGRAD_NAME f32_conv_wgrad_12x32_avx512
 #include "conv_wgrad_kernel_tmpl.h"
 
+/* Channels-last variant: 6 output pixels x 64 output channels (24
+ * accumulators); per input channel and tap, 4 weight vectors and 6
+ * broadcasts feed 24 FMAs. */
+TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
+                                             const float *x, const float *wp,
+                                             float *out)
+{
+    __m512 acc[6][4];
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[j][v] = t->accumulate && j < t->np
+                ? _mm512_loadu_ps(out + j * t->ldo + 16 * v) : _mm512_setzero_ps();
+
+    for (int64_t tap = 0; tap < t->taps; tap++) {
+        const float *px[6];
+        const float *w = wp + tap * t->wtap;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++)   /* missing pixels repeat the first */
+            px[j] = x + (t->pix[j < t->np ? j : 0] + t->tapoff[tap]) * t->xs;
+        for (int64_t c = 0; c < t->cb; c++) {
+            __m512 wv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++)
+                wv[v] = _mm512_loadu_ps(w + c * t->ws + 16 * v);
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) {
+                const __m512 b = _mm512_set1_ps(px[j][c]);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    acc[j][v] = _mm512_fmadd_ps(b, wv[v], acc[j][v]);
+            }
+        }
+    }
+
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) {
+        if (j >= t->np)
+            break;
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            _mm512_storeu_ps(out + j * t->ldo + 16 * v, acc[j][v]);
+    }
+}
+
 #else
 /* Not x86: the dispatcher never selects these. */
+void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t, const float *x,
+                                      const float *wp, float *out)
+{ (void)t; (void)x; (void)wp; (void)out; }
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
