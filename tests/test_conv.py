@@ -138,6 +138,19 @@ NAMED = [
     named("7x1_then_1x7", (1, 3, 9, 10), (4, 3, 7, 1), padding=(3, 0)),
     named("odd_channels_tails", (2, 5, 11, 19), (17, 5, 3, 3), padding=1),
     named("wide_16_32", (2, 16, 12, 12), (32, 16, 3, 3), padding=1),
+    # Shapes that steer the direct algorithm into each of its walks (and
+    # its micro-kernels' tails): rows of lanes, the flat padded-width plane,
+    # channels-last for small images, stride-2 permute loads, the dense
+    # kernel on a single input channel, and the weight-gradient kernels'
+    # channel padding (K and C/groups not multiples of their blocks).
+    named("walk_rows_wide", (1, 9, 6, 37), (19, 9, 3, 3), padding=1),
+    named("walk_flat_narrow", (3, 10, 10, 10), (11, 10, 3, 3), padding=1),
+    named("walk_channels_last", (2, 20, 7, 7), (64, 20, 3, 3), padding=1),
+    named("walk_channels_last_tail", (1, 70, 8, 8), (80, 70, 3, 3), padding=1),
+    named("walk_channels_last_s2", (1, 13, 15, 15), (64, 13, 3, 3), padding=1, stride=2),
+    named("stride2_wide", (1, 6, 9, 40), (9, 6, 3, 3), padding=1, stride=2),
+    named("single_input_channel", (3, 1, 12, 20), (12, 1, 5, 5), padding=2),
+    named("wgrad_many_pixels", (4, 14, 12, 12), (33, 14, 3, 3), padding=1),
     named("stride3_pad_asym", (1, 3, 13, 11), (5, 3, 4, 5), stride=3,
           padding=((2, 1), (0, 3))),
 ]
