@@ -146,7 +146,7 @@ NAMED = [
     named("walk_rows_wide", (1, 9, 6, 37), (19, 9, 3, 3), padding=1),
     named("walk_flat_narrow", (3, 10, 10, 10), (11, 10, 3, 3), padding=1),
     named("walk_channels_last", (2, 20, 7, 7), (64, 20, 3, 3), padding=1),
-    named("walk_channels_last_tail", (1, 70, 8, 8), (80, 70, 3, 3), padding=1),
+    named("walk_channels_last_cblocks", (1, 70, 8, 8), (128, 70, 3, 3), padding=1),
     named("walk_channels_last_s2", (1, 13, 15, 15), (64, 13, 3, 3), padding=1, stride=2),
     named("stride2_wide", (1, 6, 9, 40), (9, 6, 3, 3), padding=1, stride=2),
     named("single_input_channel", (3, 1, 12, 20), (12, 1, 5, 5), padding=2),
