@@ -9,6 +9,7 @@
 #include "conv_internal.h"
 #include "conv_direct.h"
 #include "conv_wgrad.h"
+#include "conv_dw.h"
 
 static fc_direct_f32_kernel select_kernel_f32(int depthwise)
 {
@@ -60,21 +61,41 @@ static fc_nhwc_f32_fn select_nhwc_f32(void)
 
 static fc_nhwc_f64_fn select_nhwc_f64(void) { return NULL; }
 
+/* So do the depthwise 3x3 plane kernels. */
+static fc_dw3x3_f32_fn select_dw3x3_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_dwconv_3x3_avx512 : NULL;
+}
+
+static fc_dw3x3_wgrad_f32_fn select_dw3x3_wgrad_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_dwconv_wgrad_3x3_avx512 : NULL;
+}
+
+static fc_dw3x3_f64_fn select_dw3x3_f64(void) { return NULL; }
+static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
+
 #define T float
 #define FN(name) name##_f32
 #define KERNEL_T fc_direct_f32_kernel
 #define WGRAD_T fc_wgrad_f32_kernel
 #define NHWC_T fc_nhwc_f32_fn
+#define DW_T fc_dw3x3_f32_fn
+#define DW_WGRAD_T fc_dw3x3_wgrad_f32_fn
 #include "conv_direct_tmpl.h"
 #undef T
 #undef FN
 #undef KERNEL_T
 #undef WGRAD_T
 #undef NHWC_T
+#undef DW_T
+#undef DW_WGRAD_T
 
 #define T double
 #define FN(name) name##_f64
 #define KERNEL_T fc_direct_f64_kernel
 #define WGRAD_T fc_wgrad_f64_kernel
 #define NHWC_T fc_nhwc_f64_fn
+#define DW_T fc_dw3x3_f64_fn
+#define DW_WGRAD_T fc_dw3x3_wgrad_f64_fn
 #include "conv_direct_tmpl.h"

@@ -465,6 +465,38 @@ double FN(fc_conv2d_direct_efficiency)(const fc_conv_shape *s)
     return nhwc > lanes + 0.1 ? nhwc : lanes;
 }
 
+/* Whether a depthwise plane kernel applies (conv_dw.h): one input channel
+ * per group, 3x3, stride 1; row dilation 1 for the forward. */
+static int FN(dw3x3_shape)(const fc_conv_shape *s)
+{
+    return s->C / s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
+           s->sw == 1;
+}
+
+static fc_dw_plane FN(dw_plane)(const fc_conv_shape *s, int relu)
+{
+    fc_dw_plane p;
+    p.H = s->H; p.W = s->W; p.P = s->P; p.Q = s->Q;
+    p.pt = s->pt; p.pl = s->pl; p.dh = s->dh; p.dw = s->dw;
+    p.relu = relu;
+    return p;
+}
+
+/* Depthwise forward, a plane per item. */
+static void FN(direct_dw3x3)(const fc_conv_shape *s, const T *x, const T *w,
+                             const T *bias, int relu, T *y)
+{
+    const int64_t Kg = s->K / s->groups, HW = s->H * s->W, PQ = s->P * s->Q;
+    const fc_dw_plane p = FN(dw_plane)(s, relu);
+    const DW_T fn = FN(select_dw3x3)();
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+    for (int64_t nk = 0; nk < s->N * s->K; nk++) {
+        const int64_t n = nk / s->K, k = nk % s->K;
+        fn(&p, x + (n * s->C + k / Kg) * HW, w + k * 9, bias ? bias[k] : (T)0,
+           y + nk * PQ);
+    }
+}
+
 int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
                          const T *bias, int relu, T *y)
 {
@@ -477,6 +509,10 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
         return 0;
     if (FN(use_nhwc)(s))
         return FN(direct_nhwc)(s, x, w, bias, relu, y);
+    if (FN(dw3x3_shape)(s) && s->dh == 1 && FN(select_dw3x3)() != NULL) {
+        FN(direct_dw3x3)(s, x, w, bias, relu, y);
+        return 0;
+    }
     pl.ker = FN(select_kernel)(FN(is_depthwise)(s));
     pl.nkb = (Kg + pl.ker.kb - 1) / pl.ker.kb;
     wp = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * pl.nkb * Cg * s->R * s->S *
@@ -625,7 +661,21 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
     int err = 0;
 
     if (FN(is_depthwise)(s)) {
-        FN(grad_weight_depthwise)(s, gy, x, gw);
+        const DW_WGRAD_T fn = FN(select_dw3x3_wgrad)();
+        if (fn == NULL || !FN(dw3x3_shape)(s)) {
+            FN(grad_weight_depthwise)(s, gy, x, gw);
+            return 0;
+        }
+        const fc_dw_plane p = FN(dw_plane)(s, 0);
+        /* output channels are independent; each sums its images in order */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t k = 0; k < s->K; k++) {
+            for (int t = 0; t < 9; t++)
+                gw[k * 9 + t] = 0;
+            for (int64_t n = 0; n < s->N; n++)
+                fn(&p, x + (n * s->C + k / Kg) * s->H * s->W, gy + (n * s->K + k) * PQ,
+                   gw + k * 9);
+        }
         return 0;
     }
     memset(gw, 0, (size_t)(s->K * Cg * taps) * sizeof(T));
