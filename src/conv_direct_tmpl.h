@@ -143,7 +143,11 @@ static inline void FN(decode_item)(int64_t it, int weights_outer, int64_t nkb,
 }
 
 /* The row-tiled walk over the output: tiles of NV rows x LANES columns,
- * lanes along each output row, offsets and masks per tile. */
+ * lanes along each output row, offsets and masks per tile.
+ *
+ * Work items that write disjoint outputs are handed out guided rather than
+ * static: on a shared two-core machine one thread is often descheduled, and
+ * a static split then makes the whole call wait for it. */
 static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                            const T *x, int relu, T *y)
 {
@@ -172,7 +176,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
         t.cstride = s->H * s->W; t.sw = s->sw;
         t.off = off; t.mask = mask;
         t.ystride = P * Q; t.yrow = Q; t.relu = relu;
-#pragma omp for schedule(static)
+#pragma omp for schedule(guided)
         for (int64_t it = 0; it < items; it++) {
             if (!ok)
                 continue;
@@ -317,7 +321,7 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             t.cstride = f.cs; t.sw = 1; t.off = off; t.mask = mask;
             t.ystride = f.L; t.yrow = lanes; t.relu = relu;
             t.nrows = nv; t.store_mask = mask[0];
-#pragma omp for schedule(static)
+#pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 int64_t b, g, tile, n;
                 FN(decode_item)(it, weights_outer, nkb, G, f.ntile, &b, &g, &tile, &n);
@@ -414,7 +418,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
             FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
             t.taps = taps; t.tapoff = tapoff; t.xs = s->C;
             t.ws = Kgp; t.wtap = Cg * Kgp; t.ldo = ldo;
-#pragma omp for schedule(static)
+#pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 const int64_t run = it % runs, b = it / runs % nkb;
                 const int64_t g = it / (runs * nkb) % G, n = it / (runs * nkb * G);
@@ -489,7 +493,7 @@ static void FN(direct_dw3x3)(const fc_conv_shape *s, const T *x, const T *w,
     const int64_t Kg = s->K / s->groups, HW = s->H * s->W, PQ = s->P * s->Q;
     const fc_dw_plane p = FN(dw_plane)(s, relu);
     const DW_T fn = FN(select_dw3x3)();
-#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(guided)
     for (int64_t nk = 0; nk < s->N * s->K; nk++) {
         const int64_t n = nk / s->K, k = nk % s->K;
         fn(&p, x + (n * s->C + k / Kg) * HW, w + k * 9, bias ? bias[k] : (T)0,

@@ -148,7 +148,7 @@ int FN(fc_conv2d_im2col)(const fc_conv_shape *s, const T *x, const T *w,
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-#pragma omp for schedule(static)
+#pragma omp for schedule(guided)
         for (int64_t it = 0; it < images * ntiles; it++)
             if (ok)
                 FN(forward_item)(s, it, ntiles, tp, x, w, bias, relu, y, col);
