@@ -156,3 +156,26 @@ def batch_norm_backward(int64_t N, int64_t C, int64_t HW, cnp.ndarray gy,
                     <double *>pv, <double *>pw, eps, <double *>pgx,
                     <double *>pgw, <double *>pgb)
     _check(err)
+
+
+cdef extern from "fastconv.h":
+    void fc_bn_fold_weight_f32(int64_t K, int64_t L, const float *w,
+                               const double *scale, float *out) nogil
+    void fc_bn_fold_weight_f64(int64_t K, int64_t L, const double *w,
+                               const double *scale, double *out) nogil
+
+
+def bn_fold_weight(int64_t K, int64_t L, cnp.ndarray w, cnp.ndarray scale,
+                   cnp.ndarray out):
+    """out[k] = w[k] * scale[k] for the K rows of L values of w (scale
+    float64, one rounding to w's dtype)."""
+    cdef void *pw = _data(w)
+    cdef void *ps = _data(scale)
+    cdef void *po = _data(out)
+    if w.dtype.num == cnp.NPY_FLOAT32:
+        with nogil:
+            fc_bn_fold_weight_f32(K, L, <float *>pw, <double *>ps, <float *>po)
+    else:
+        with nogil:
+            fc_bn_fold_weight_f64(K, L, <double *>pw, <double *>ps, <double *>po)
+    return out

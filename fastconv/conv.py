@@ -97,9 +97,29 @@ def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
 
     w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta,
     computed in float64 and returned in the weight's dtype.  bias, bn_weight
-    and bn_bias may be None (0, 1 and 0)."""
-    return reference.fuse_conv_bn(weight, bias, running_mean, running_var,
-                                  bn_weight, bn_bias, eps)
+    and bn_bias may be None (0, 1 and 0).  The per-channel factors are
+    NumPy on K-vectors; the weight is scaled by one C pass (each value
+    rounded once from its float64 product, as fastconv.reference does)."""
+    weight, bias, rm, rv, g, beta, eps = _params.fuse_inputs(
+        weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
+    dtype = _params.float_dtype_of(weight.dtype, "weight")
+    K = weight.shape[0]
+    mean = np.asarray(rm, dtype=np.float64)
+    var = np.asarray(rv, dtype=np.float64)
+    scale = _f64_or(g, K, 1.0) / np.sqrt(var + eps)
+    fused_bias = (_f64_or(bias, K, 0.0) - mean) * scale + _f64_or(beta, K, 0.0)
+    w = np.ascontiguousarray(weight, dtype=dtype)
+    fused_weight = np.empty(w.shape, dtype)
+    if w.size:
+        _kernels.bn_fold_weight(K, w.size // K, w, scale, fused_weight)
+    return fused_weight, fused_bias.astype(dtype)
+
+
+def _f64_or(v, K, default):
+    """A length-K float64 vector; `default` everywhere when v is None."""
+    if v is None:
+        return np.full(K, default, dtype=np.float64)
+    return np.asarray(v, dtype=np.float64)
 
 
 def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,

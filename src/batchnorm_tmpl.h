@@ -293,3 +293,17 @@ int FN(fc_batch_norm_backward_eval)(const fc_bn_shape *s, const T *gy,
     free(sums);
     return 0;
 }
+
+void FN(fc_bn_fold_weight)(int64_t K, int64_t L, const T *w,
+                           const double *scale, T *out)
+{
+    const KERNELS_T *k = SELECT();
+    int64_t nt = fc_get_num_threads();
+    if (nt > K * L / BN_MIN_PER_THREAD)
+        nt = K * L / BN_MIN_PER_THREAD;
+    if (nt > K)
+        nt = K;
+#pragma omp parallel for num_threads(nt > 1 ? (int)nt : 1) schedule(static)
+    for (int64_t c = 0; c < K; c++)
+        k->scale(w + c * L, L, scale[c], out + c * L);
+}

@@ -7,7 +7,8 @@
  *   TV, TL: a vector of TL values of T, with TLOAD(p), TSTORE(p, v),
  *     TSET1(s), TSUB(a, b), TMUL(a, b), TFMA(a, b, c) = a * b + c;
  *   DV, DL: a vector of DL doubles, with DLOADT(p) (DL values of T at p,
- *     widened), DZERO(), DSET1(s), DADD, DSUB, DFMA(a, b, c), DHSUM(v).
+ *     widened), DSTORET(p, v) (DL doubles stored as T), DZERO(), DSET1(s),
+ *     DADD, DSUB, DMUL, DFMA(a, b, c), DHSUM(v).
  * Only those lines know the instruction set.  The reductions keep several
  * independent accumulators (the adds' latency, not the loads, would bind a
  * single chain); tails shorter than a vector run as scalar code. */
@@ -177,7 +178,20 @@ TARGET static void NAME(grad_eval)(const T *g, const T *x, int64_t n, double m,
 #undef BN_HALVES
 }
 
+/* y = (T)((double)x * s), rounded once (batch norm folded into a weight). */
+TARGET static void NAME(scale)(const T *x, int64_t n, double s, T *y)
+{
+    const DV sv = DSET1(s);
+    int64_t i = 0;
+    for (; i + 2 * DL <= n; i += 2 * DL) {
+        DSTORET(y + i, DMUL(DLOADT(x + i), sv));
+        DSTORET(y + i + DL, DMUL(DLOADT(x + i + DL), sv));
+    }
+    for (; i < n; i++)
+        y[i] = (T)((double)x[i] * s);
+}
+
 const TABLE_T TABLE = {NAME(stats), NAME(stats_grad), NAME(affine), NAME(grad),
-                       NAME(grad_eval)};
+                       NAME(grad_eval), NAME(scale)};
 
 #undef BN_RED_UNROLL

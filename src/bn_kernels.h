@@ -27,12 +27,15 @@
     /* gx = kg * g;  out[0..1] += sum(g), sum(g (x - m)) */                    \
     typedef void (*P##_bn_grad_eval_fn)(const T *g, const T *x, int64_t n,     \
                                         double m, T kg, T *gx, double *out);   \
+    /* y = (T)((double)x * s): one rounding of the double product */           \
+    typedef void (*P##_bn_scale_fn)(const T *x, int64_t n, double s, T *y);    \
     typedef struct {                                                           \
         P##_bn_stats_fn stats;                                                 \
         P##_bn_stats_grad_fn stats_grad;                                       \
         P##_bn_affine_fn affine;                                               \
         P##_bn_grad_fn grad;                                                   \
         P##_bn_grad_eval_fn grad_eval;                                         \
+        P##_bn_scale_fn scale;                                                 \
     } P##_bn_kernels;
 
 FC_BN_FNS(float, f32)

@@ -21,6 +21,7 @@ TARGET static inline double hsum_pd256(__m256d v)
 #define DADD(a, b) _mm256_add_pd((a), (b))
 #define DSUB(a, b) _mm256_sub_pd((a), (b))
 #define DFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
+#define DMUL(a, b) _mm256_mul_pd((a), (b))
 #define DHSUM(v) hsum_pd256(v)
 
 /* ---- float32 ---- */
@@ -34,6 +35,7 @@ TARGET static inline double hsum_pd256(__m256d v)
 #define TMUL(a, b) _mm256_mul_ps((a), (b))
 #define TFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define DLOADT(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#define DSTORET(p, v) _mm_storeu_ps((p), _mm256_cvtpd_ps(v))
 #define NAME(op) f32_bn_##op##_avx2
 #define TABLE f32_bn_avx2
 #define TABLE_T f32_bn_kernels
@@ -48,6 +50,7 @@ TARGET static inline double hsum_pd256(__m256d v)
 #undef TMUL
 #undef TFMA
 #undef DLOADT
+#undef DSTORET
 #undef NAME
 #undef TABLE
 #undef TABLE_T
@@ -63,6 +66,7 @@ TARGET static inline double hsum_pd256(__m256d v)
 #define TMUL(a, b) _mm256_mul_pd((a), (b))
 #define TFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define DLOADT(p) _mm256_loadu_pd(p)
+#define DSTORET(p, v) _mm256_storeu_pd((p), (v))
 #define NAME(op) f64_bn_##op##_avx2
 #define TABLE f64_bn_avx2
 #define TABLE_T f64_bn_kernels

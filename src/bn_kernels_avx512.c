@@ -14,6 +14,7 @@
 #define DADD(a, b) _mm512_add_pd((a), (b))
 #define DSUB(a, b) _mm512_sub_pd((a), (b))
 #define DFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define DMUL(a, b) _mm512_mul_pd((a), (b))
 #define DHSUM(v) _mm512_reduce_add_pd(v)
 
 /* ---- float32 ---- */
@@ -27,6 +28,7 @@
 #define TMUL(a, b) _mm512_mul_ps((a), (b))
 #define TFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define DLOADT(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#define DSTORET(p, v) _mm256_storeu_ps((p), _mm512_cvtpd_ps(v))
 #define NAME(op) f32_bn_##op##_avx512
 #define TABLE f32_bn_avx512
 #define TABLE_T f32_bn_kernels
@@ -41,6 +43,7 @@
 #undef TMUL
 #undef TFMA
 #undef DLOADT
+#undef DSTORET
 #undef NAME
 #undef TABLE
 #undef TABLE_T
@@ -56,6 +59,7 @@
 #define TMUL(a, b) _mm512_mul_pd((a), (b))
 #define TFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define DLOADT(p) _mm512_loadu_pd(p)
+#define DSTORET(p, v) _mm512_storeu_pd((p), (v))
 #define NAME(op) f64_bn_##op##_avx512
 #define TABLE f64_bn_avx512
 #define TABLE_T f64_bn_kernels

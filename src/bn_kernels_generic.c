@@ -20,6 +20,7 @@ GENERIC_VEC(double, vf64)
 static inline vf32 vf32_load(const float *p) { vf32 r; for (int l = 0; l < 4; l++) r.v[l] = p[l]; return r; }
 static inline vf64 vf64_load(const double *p) { vf64 r; for (int l = 0; l < 4; l++) r.v[l] = p[l]; return r; }
 static inline vf64 vf64_widen(const float *p) { vf64 r; for (int l = 0; l < 4; l++) r.v[l] = p[l]; return r; }
+static inline void vf64_narrow(float *p, vf64 a) { for (int l = 0; l < 4; l++) p[l] = (float)a.v[l]; }
 static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.v[3]); }
 
 #define DV vf64
@@ -29,6 +30,7 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #define DADD(a, b) vf64_add((a), (b))
 #define DSUB(a, b) vf64_sub((a), (b))
 #define DFMA(a, b, c) vf64_fma((a), (b), (c))
+#define DMUL(a, b) vf64_mul((a), (b))
 #define DHSUM(v) vf64_hsum(v)
 
 /* ---- float32 ---- */
@@ -42,6 +44,7 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #define TMUL(a, b) vf32_mul((a), (b))
 #define TFMA(a, b, c) vf32_fma((a), (b), (c))
 #define DLOADT(p) vf64_widen(p)
+#define DSTORET(p, v) vf64_narrow((p), (v))
 #define NAME(op) f32_bn_##op##_generic
 #define TABLE f32_bn_generic
 #define TABLE_T f32_bn_kernels
@@ -56,6 +59,7 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #undef TMUL
 #undef TFMA
 #undef DLOADT
+#undef DSTORET
 #undef NAME
 #undef TABLE
 #undef TABLE_T
@@ -71,6 +75,7 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #define TMUL(a, b) vf64_mul((a), (b))
 #define TFMA(a, b, c) vf64_fma((a), (b), (c))
 #define DLOADT(p) vf64_load(p)
+#define DSTORET(p, v) vf64_store((p), (v))
 #define NAME(op) f64_bn_##op##_generic
 #define TABLE f64_bn_generic
 #define TABLE_T f64_bn_kernels

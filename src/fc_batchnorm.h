@@ -77,4 +77,11 @@ int fc_batch_norm_backward_eval_f64(const fc_bn_shape *s, const double *gy,
                                     double eps, double *gx, double *gw,
                                     double *gb);
 
+/* Batch norm folded into a convolution's K x L weight:
+ * out[k][i] = (T)((double)w[k][i] * scale[k]), rounded once. */
+void fc_bn_fold_weight_f32(int64_t K, int64_t L, const float *w,
+                           const double *scale, float *out);
+void fc_bn_fold_weight_f64(int64_t K, int64_t L, const double *w,
+                           const double *scale, double *out);
+
 #endif
