@@ -13,15 +13,17 @@
 
 #include <stdint.h>
 
-#define FC_DIRECT_MAX_NV 8
+/* Input channels per cache block: 32 channels x (NV + R - 1) rows of a
+ * tile plus their weights stay well inside a 32-48 KB L1. */
+#define FC_DIRECT_CBLOCK 32
 
 typedef struct {
-    int64_t Cg, R, S;           /* input channels of the group, taps */
+    int64_t Cg, taps;           /* input channels of the group, R * S */
+    int64_t cblock;             /* input channels per cache block */
     int64_t cstride;            /* H * W: next input channel */
     int64_t sw;                 /* input columns between neighbouring lanes */
-    const int64_t *row_off;     /* [NV][R] offset of input row ih * W, or 0 */
-    const int64_t *col_off;     /* [S] input column of lane 0 for tap s */
-    const uint32_t *mask;       /* [NV][R][S] lanes whose input is in bounds */
+    const int64_t *off;         /* [taps][NV] input offset of lane 0 */
+    const uint32_t *mask;       /* [taps][NV] lanes whose input is in bounds */
     int64_t ystride;            /* P * Q: next output channel */
     int64_t yrow;               /* Q: next output row */
     int64_t nk, nrows;          /* channels and rows of this tile to store */
@@ -29,7 +31,7 @@ typedef struct {
     int relu;
 } fc_direct_tile;
 
-/* x: channel 0 of the image's group, wp: packed weights [Cg][R][S][KB],
+/* x: channel 0 of the image's group, wp: packed weights [taps][Cg][KB],
  * bias: KB values or NULL, y: first output of the tile. */
 typedef void (*fc_direct_f32_fn)(const fc_direct_tile *t, const float *x,
                                  const float *wp, const float *bias, float *y);
