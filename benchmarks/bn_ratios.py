@@ -14,12 +14,18 @@ Layers come from fastconv/bench/suite.json.  Needs torch; the ONNX Runtime
 column needs onnxruntime and onnx (the `bench` extra) and is left out
 without them.
 """
+import os
+import sys
+
+if __name__ == "__main__" and "--passive" in sys.argv:
+    # Before any OpenMP runtime loads (fastconv's and the one torch bundles
+    # both read it at load time): idle threads sleep instead of spinning.
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
 import argparse
 import json
 import math
-import os
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -33,10 +39,14 @@ SUITE = os.path.join(os.path.dirname(fc.__file__), "bench", "suite.json")
 # --------------------------------------------------------------------------
 # timing
 
-def interleaved(fns, repeats, warmup=2, min_time=0.02):
+def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
     """Median seconds per call of each callable in `fns` (a dict), timed in
     rounds A B C A B C ...; a callable faster than min_time is run several
-    times per sample (the same count for one callable in every round)."""
+    times per sample (the same count for one callable in every round).
+    With `settle`, each sample follows one untimed call of the same
+    callable: fastconv, PyTorch and ONNX Runtime each keep their own
+    thread pool, whose threads spin a while after a call; the settle call
+    keeps that spinning out of the next one's time."""
     loops = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -49,18 +59,21 @@ def interleaved(fns, repeats, warmup=2, min_time=0.02):
     for _ in range(repeats):
         for name, fn in fns.items():
             n = loops[name]
+            if settle:   # the other runtimes' spinning threads go idle
+                fn()
             t0 = time.perf_counter()
             for _ in range(n):
                 fn()
             samples[name].append((time.perf_counter() - t0) / n)
-    return {name: statistics.median(v) for name, v in samples.items()}
+    return ({name: statistics.median(v) for name, v in samples.items()},
+            {name: min(v) for name, v in samples.items()})
 
 
 def copy_bandwidth(repeats):
     """GB/s of np.copyto between two 256 MB float32 arrays (read + write)."""
     src = np.ones(64 << 20, np.float32)
     dst = np.empty_like(src)
-    t = interleaved({"copy": lambda: np.copyto(dst, src)}, repeats, warmup=1)
+    t, _ = interleaved({"copy": lambda: np.copyto(dst, src)}, repeats, warmup=1)
     return 2 * src.nbytes / t["copy"] / 1e9
 
 
@@ -127,7 +140,7 @@ def run_bn(layers, torch, repeats, copy_gbs):
     rows = []
     for layer in layers:
         fns, nbytes = bn_cases(layer, torch, rng)
-        t = interleaved(fns, repeats)
+        t, tmin = interleaved(fns, repeats)
         torch_best = min(t["torch_aten"], t["torch_autograd"])
         # least traffic: forward reads x, writes y; backward reads x and
         # grad_output, writes grad_input: five tensors
@@ -137,6 +150,7 @@ def run_bn(layers, torch, repeats, copy_gbs):
             fc_us=t["fc"] * 1e6, aten_us=t["torch_aten"] * 1e6,
             autograd_us=t["torch_autograd"] * 1e6,
             speedup=torch_best / t["fc"],
+            speedup_min=min(tmin["torch_aten"], tmin["torch_autograd"]) / tmin["fc"],
             fwd=t["torch_fwd"] / t["fc_fwd"], bwd=t["torch_bwd"] / t["fc_bwd"],
             gbs=gbs, frac=gbs / copy_gbs))
     return rows
@@ -146,20 +160,21 @@ def print_bn(rows, copy_gbs):
     print(f"\n### Batch norm: training forward + backward, float32 "
           f"(np.copyto {copy_gbs:.1f} GB/s)\n")
     print("| layer | N x C x H x W | fastconv us | torch aten us | torch autograd us "
-          "| speedup | fwd | bwd | GB/s | of copy |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| speedup | (of mins) | fwd | bwd | GB/s | of copy |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f'| {r["name"]} | {r["shape"]} | {r["fc_us"]:.0f} | {r["aten_us"]:.0f} '
-              f'| {r["autograd_us"]:.0f} | {r["speedup"]:.2f}x | {r["fwd"]:.2f}x '
-              f'| {r["bwd"]:.2f}x | {r["gbs"]:.1f} | {r["frac"]:.0%} |')
+              f'| {r["autograd_us"]:.0f} | {r["speedup"]:.2f}x | {r["speedup_min"]:.2f}x '
+              f'| {r["fwd"]:.2f}x | {r["bwd"]:.2f}x | {r["gbs"]:.1f} | {r["frac"]:.0%} |')
     print(f'\ngeometric mean speedup over PyTorch (the faster of aten and '
-          f'autograd): {geomean([r["speedup"] for r in rows]):.2f}x')
+          f'autograd): {geomean([r["speedup"] for r in rows]):.2f}x of medians, '
+          f'{geomean([r["speedup_min"] for r in rows]):.2f}x of minima')
 
 
 # --------------------------------------------------------------------------
 # conv2d -> batch_norm (eval) -> relu
 
-def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads):
+def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads, spin=True):
     """An ONNX Runtime session of Conv -> BatchNormalization -> Relu, or
     None without onnxruntime/onnx."""
     try:
@@ -193,6 +208,8 @@ def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if not spin:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
 
@@ -236,7 +253,8 @@ def conv_cases(layer, torch, rng, threads):
 
     fns = {"fc": fc_bn, "fc_prefolded": fc_prefolded, "fc_fold": fc_fold,
            "torch": torch_eager}
-    sess = ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads)
+    sess = ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads,
+                       spin=os.environ.get("OMP_WAIT_POLICY") != "PASSIVE")
     if sess is not None:
         feed = {"x": x}
         fns["ort"] = lambda: sess.run(None, feed)
@@ -256,17 +274,20 @@ def run_conv(layers, torch, repeats, threads):
     rows = []
     for layer in layers:
         fns, p = conv_cases(layer, torch, rng, threads)
-        t = interleaved(fns, repeats)
+        t, tmin = interleaved(fns, repeats)
+        has_ort = "ort" in t
         rows.append(dict(
             name=layer["name"], gflop=p.flops / 1e9,
             fc_ms=t["fc"] * 1e3, pre_ms=t["fc_prefolded"] * 1e3,
             fold_ms=t["fc_fold"] * 1e3, torch_ms=t["torch"] * 1e3,
-            ort_ms=t["ort"] * 1e3 if "ort" in t else None,
+            ort_ms=t["ort"] * 1e3 if has_ort else None,
             algo=fc_conv.choose_algorithm(p, np.dtype(np.float32)),
             gflops=p.flops / t["fc"] / 1e9,
             vs_torch=t["torch"] / t["fc"],
-            vs_ort=t["ort"] / t["fc"] if "ort" in t else None,
-            pre_vs_ort=t["ort"] / t["fc_prefolded"] if "ort" in t else None))
+            vs_torch_min=tmin["torch"] / tmin["fc"],
+            vs_ort=t["ort"] / t["fc"] if has_ort else None,
+            vs_ort_min=tmin["ort"] / tmin["fc"] if has_ort else None,
+            pre_vs_ort=t["ort"] / t["fc_prefolded"] if has_ort else None))
     return rows
 
 
@@ -274,19 +295,25 @@ def print_conv(rows):
     print("\n### conv2d_bn(activation='relu'), float32, against PyTorch eager "
           "(conv2d, batch_norm, relu) and ONNX Runtime (Conv+BatchNormalization+Relu)\n")
     print("| layer | algo | GFLOP | fastconv ms | GFLOP/s | torch ms | ORT ms "
-          "| vs torch | vs ORT | fold ms | prefolded ms | prefolded vs ORT |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "| vs torch | (of mins) | vs ORT | (of mins) | fold ms | prefolded ms "
+          "| prefolded vs ORT |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
     for r in rows:
         print(f'| {r["name"]} | {r["algo"]} | {r["gflop"]:.3f} | {r["fc_ms"]:.2f} '
               f'| {r["gflops"]:.0f} | {r["torch_ms"]:.2f} | {f(r["ort_ms"], ".2f")} '
-              f'| {r["vs_torch"]:.2f}x | {f(r["vs_ort"], ".2f")}x '
+              f'| {r["vs_torch"]:.2f}x | {r["vs_torch_min"]:.2f}x '
+              f'| {f(r["vs_ort"], ".2f")}x | {f(r["vs_ort_min"], ".2f")}x '
               f'| {r["fold_ms"]:.3f} | {r["pre_ms"]:.2f} | {f(r["pre_vs_ort"], ".2f")}x |')
-    print(f'\ngeometric mean: {geomean([r["vs_torch"] for r in rows]):.2f}x torch eager, '
-          + (f'{geomean([r["vs_ort"] for r in rows]):.2f}x ONNX Runtime'
-             if all(r["vs_ort"] for r in rows) else "ONNX Runtime not installed"))
+
+    def gm(key):
+        return geomean([r[key] for r in rows])
+    print(f'\ngeometric mean vs torch eager: {gm("vs_torch"):.2f}x (of minima '
+          f'{gm("vs_torch_min"):.2f}x)' + (
+              f'; vs ONNX Runtime: {gm("vs_ort"):.2f}x (of minima {gm("vs_ort_min"):.2f}x)'
+              if all(r["vs_ort"] for r in rows) else "; ONNX Runtime not installed"))
     print(f'below 1.2x torch: {[r["name"] for r in rows if r["vs_torch"] < 1.2]}; '
           f'below 1.0x ORT: {[r["name"] for r in rows if r["vs_ort"] and r["vs_ort"] < 1.0]}')
 
@@ -294,10 +321,15 @@ def print_conv(rows):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=11)
+    ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--only", choices=["bn", "conv"])
     ap.add_argument("--layers", help="comma-separated layer names")
     ap.add_argument("--json", help="also write the rows to this file")
+    ap.add_argument("--passive", action="store_true",
+                    help="idle threads sleep instead of spinning, for everyone "
+                         "(OMP_WAIT_POLICY=PASSIVE, ONNX Runtime allow_spinning=0): "
+                         "spinning threads lose to other processes on a "
+                         "shared, oversubscribed machine")
     args = ap.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
@@ -309,7 +341,9 @@ def main(argv=None):
     def chosen(kind):
         return [l for l in suite[kind] if pick is None or l["name"] in pick]
     print(f"fastconv {fc.__version__} ({fc._kernels.isa_active()}), torch "
-          f"{torch.__version__}, {args.threads} threads, median of {args.repeats}")
+          f"{torch.__version__}, {args.threads} threads, median of {args.repeats}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
+          f"load average {os.getloadavg()[0]:.1f}")
     copy_before = copy_bandwidth(5)
     out = {}
     if args.only in (None, "bn") and chosen("batch_norm"):

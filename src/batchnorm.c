@@ -18,6 +18,8 @@
 /* Values below which a work item is not split further, and per thread. */
 #define BN_MIN_PART 16384
 #define BN_MIN_PER_THREAD 16384
+/* Runs (HW) from which items are pieces in memory order. */
+#define BN_MIN_RUN 64
 
 /* Count, mean and sum of squared deviations of a set of values. */
 typedef struct {
@@ -65,8 +67,9 @@ static inline int64_t bn_offset(const fc_bn_shape *s, int64_t c, int64_t j)
     return (n * s->C + c) * s->HW + (j - n * s->HW);
 }
 
-/* Parts per channel: enough work items for threads when channels are few,
- * from the shape alone (so results do not depend on the thread count). */
+/* Parts per channel of the by-channel plan: enough work items for threads
+ * when channels are few, from the shape alone (so that results do not
+ * depend on the thread count). */
 static int64_t bn_parts(const fc_bn_shape *s)
 {
     const int64_t M = s->N * s->HW;
@@ -75,6 +78,76 @@ static int64_t bn_parts(const fc_bn_shape *s)
     if (p > most)
         p = most;
     return p > 1 ? p : 1;
+}
+
+/* The work items.  Runs of at least BN_MIN_RUN values (HW): pieces of the
+ * array in memory order, each (n, c) run cut into `ppc` pieces of at most
+ * BN_BLOCK values, so every pass streams through memory.  Shorter runs:
+ * (channel, part) items, each a range of a channel's N * HW values walked
+ * run by run, so that statistics need one record per part, not per run. */
+typedef struct {
+    int by_channel;
+    int64_t parts;          /* by channel: parts per channel */
+    int64_t ppc, plen;      /* pieces: per (n, c) run, values per piece */
+    int64_t items;
+} bn_plan;
+
+static bn_plan bn_plan_for(const fc_bn_shape *s)
+{
+    bn_plan p = {0, 1, 1, 0, 0};
+    if (s->HW >= BN_MIN_RUN) {
+        p.ppc = (s->HW + BN_BLOCK - 1) / BN_BLOCK;
+        p.plen = (s->HW + p.ppc - 1) / p.ppc;
+        p.items = s->N * s->C * p.ppc;
+    } else {
+        p.by_channel = 1;
+        p.parts = bn_parts(s);
+        p.items = s->C * p.parts;
+    }
+    return p;
+}
+
+static inline int64_t bn_item_channel(const bn_plan *p, const fc_bn_shape *s,
+                                      int64_t it)
+{
+    return p->by_channel ? it / p->parts : it / p->ppc % s->C;
+}
+
+/* Item it's values of its channel: j in [j0, j1), j = n * HW + hw. */
+static inline void bn_item_range(const bn_plan *p, const fc_bn_shape *s,
+                                 int64_t it, int64_t *j0, int64_t *j1)
+{
+    if (p->by_channel) {
+        const int64_t M = s->N * s->HW, part = it % p->parts;
+        *j0 = M * part / p->parts;
+        *j1 = M * (part + 1) / p->parts;
+    } else {
+        const int64_t n = it / p->ppc / s->C, a = it % p->ppc * p->plen;
+        *j0 = n * s->HW + a;
+        *j1 = n * s->HW + (a + p->plen < s->HW ? a + p->plen : s->HW);
+    }
+}
+
+/* A piece's offset in the array and length. */
+static inline void bn_piece(const bn_plan *p, const fc_bn_shape *s, int64_t it,
+                            int64_t *off, int64_t *len)
+{
+    const int64_t a = it % p->ppc * p->plen;
+    *off = it / p->ppc * s->HW + a;
+    *len = a + p->plen < s->HW ? p->plen : s->HW - a;
+}
+
+/* Items per channel, and channel c's i-th, in the order they merge. */
+static inline int64_t bn_channel_items(const bn_plan *p, const fc_bn_shape *s)
+{
+    return p->by_channel ? p->parts : s->N * p->ppc;
+}
+
+static inline int64_t bn_channel_item(const bn_plan *p, const fc_bn_shape *s,
+                                      int64_t c, int64_t i)
+{
+    return p->by_channel ? c * p->parts + i
+                         : (i / p->ppc * s->C + c) * p->ppc + i % p->ppc;
 }
 
 static int bn_threads(const fc_bn_shape *s, int64_t items)

@@ -4,18 +4,20 @@
  * suffix), KERNELS_T (the micro-kernel table type) and SELECT() (the table
  * of the instruction set active now) defined.
  *
- * Work items are (channel, part): a channel's M = N * HW values, numbered
- * j = n * HW + hw, are cut into `parts` equal ranges (more than one only
- * when there are few channels), each range into blocks of BN_BLOCK values.
- * A block's statistics are shifted sums about its first value; blocks and
- * then parts are merged with Chan's formula, always in the same order, so
- * the result does not depend on the thread count.  Each thread owns a fixed
- * run of items in every pass, and walks it backwards in the output pass, so
- * that the values it read last for the statistics are still in its cache. */
+ * The work is a list of items (bn_plan in batchnorm.c): pieces of the
+ * array in memory order when a channel's runs are long, (channel, part)
+ * ranges walking the strided runs when they are short.  Every pass hands
+ * each thread the same run of items, walked forwards (walking the output
+ * pass backwards, to meet the last values read while still in cache,
+ * measured 25-40% slower: the prefetchers follow ascending streams).
+ * An item's statistics are shifted sums in double about its first
+ * value, per block of BN_BLOCK values; items merge per channel with Chan's
+ * formula in a fixed order, so the result does not depend on the thread
+ * count. */
 
-/* Calls body(ptr, len, offset) for each contiguous run of channel c's
- * values j in [j0, j1) of the N x C x HW array a, forwards. */
-#define BN_SPANS_FWD(s, a, c, j0, j1, body)                                    \
+/* Calls body(offset, len) for each contiguous run of channel c's values
+ * j in [j0, j1) (j = n * HW + hw) of the N x C x HW array. */
+#define BN_SPANS(s, c, j0, j1, body)                                           \
     do {                                                                       \
         int64_t j_ = (j0);                                                     \
         while (j_ < (j1)) {                                                    \
@@ -23,60 +25,25 @@
             int64_t len_ = (s)->HW - hw_;                                      \
             if (len_ > (j1) - j_)                                              \
                 len_ = (j1) - j_;                                              \
-            const int64_t off_ = (n_ * (s)->C + (c)) * (s)->HW + hw_;          \
-            body(off_, len_);                                                  \
+            body(((n_ * (s)->C + (c)) * (s)->HW + hw_), len_);                 \
             j_ += len_;                                                        \
         }                                                                      \
     } while (0)
 
-/* The same runs, last first. */
-#define BN_SPANS_BWD(s, a, c, j0, j1, body)                                    \
+/* Calls body(offset, len) for each run of item `it`: one run for a piece,
+ * the strided runs of its range for a (channel, part) item. */
+#define BN_ITEM_RUNS(pl, s, it, body)                                          \
     do {                                                                       \
-        int64_t e_ = (j1);                                                     \
-        while (e_ > (j0)) {                                                    \
-            const int64_t n_ = (e_ - 1) / (s)->HW;                             \
-            int64_t b_ = n_ * (s)->HW;                                         \
-            if (b_ < (j0))                                                     \
-                b_ = (j0);                                                     \
-            const int64_t off_ = (n_ * (s)->C + (c)) * (s)->HW + (b_ - n_ * (s)->HW); \
-            body(off_, e_ - b_);                                               \
-            e_ = b_;                                                           \
+        if ((pl)->by_channel) {                                                \
+            int64_t j0_, j1_;                                                  \
+            bn_item_range((pl), (s), (it), &j0_, &j1_);                        \
+            BN_SPANS((s), bn_item_channel((pl), (s), (it)), j0_, j1_, body);   \
+        } else {                                                               \
+            int64_t off_, len_;                                                \
+            bn_piece((pl), (s), (it), &off_, &len_);                           \
+            body(off_, len_);                                                  \
         }                                                                      \
     } while (0)
-
-/* Statistics of channel c's values [j0, j1), block by block, merged into m. */
-static void FN(range_stats)(const KERNELS_T *k, const fc_bn_shape *s,
-                            const T *x, int64_t c, int64_t j0, int64_t j1,
-                            bn_moments *m)
-{
-    for (int64_t b0 = j0; b0 < j1; b0 += BN_BLOCK) {
-        const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
-        const double shift = (double)x[bn_offset(s, c, b0)];
-        double acc[2] = {0, 0};
-#define BODY(off, len) k->stats(x + (off), (len), shift, acc)
-        BN_SPANS_FWD(s, x, c, b0, b1, BODY);
-#undef BODY
-        bn_moments_add_shifted(m, (double)(b1 - b0), shift, acc[0], acc[1]);
-    }
-}
-
-/* The same with grad_output: also sum(g) and sum(g (x - p->k0)). */
-static void FN(range_stats_grad)(const KERNELS_T *k, const fc_bn_shape *s,
-                                 const T *x, const T *g, int64_t c,
-                                 int64_t j0, int64_t j1, bn_part *p)
-{
-    for (int64_t b0 = j0; b0 < j1; b0 += BN_BLOCK) {
-        const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
-        const double shift = (double)x[bn_offset(s, c, b0)];
-        double acc[4] = {0, 0, 0, 0};
-#define BODY(off, len) k->stats_grad(x + (off), g + (off), (len), shift, acc)
-        BN_SPANS_FWD(s, x, c, b0, b1, BODY);
-#undef BODY
-        bn_moments_add_shifted(&p->m, (double)(b1 - b0), shift, acc[0], acc[1]);
-        p->sg += acc[2];
-        p->sgd += acc[3] + (shift - p->k0) * acc[2];
-    }
-}
 
 /* A double mean as the (mhi, mlo) pair of T the kernels subtract. */
 static inline void FN(split)(double mean, T *mhi, T *mlo)
@@ -85,9 +52,63 @@ static inline void FN(split)(double mean, T *mhi, T *mlo)
     *mlo = (T)(mean - (double)*mhi);
 }
 
+/* Moments of item `it`, block by block (a piece is one block). */
+static void FN(item_stats)(const KERNELS_T *k, const bn_plan *pl,
+                           const fc_bn_shape *s, const T *x, int64_t it,
+                           bn_moments *m)
+{
+    *m = (bn_moments){0, 0, 0};
+    if (!pl->by_channel) {
+        int64_t off, len;
+        double acc[2] = {0, 0};
+        bn_piece(pl, s, it, &off, &len);
+        const double shift = (double)x[off];
+        k->stats(x + off, len, shift, acc);
+        bn_moments_add_shifted(m, (double)len, shift, acc[0], acc[1]);
+        return;
+    }
+    const int64_t c = bn_item_channel(pl, s, it);
+    int64_t j0, j1;
+    bn_item_range(pl, s, it, &j0, &j1);
+    for (int64_t b0 = j0; b0 < j1; b0 += BN_BLOCK) {
+        const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
+        const double shift = (double)x[bn_offset(s, c, b0)];
+        double acc[2] = {0, 0};
+#define BODY(off, len) k->stats(x + (off), (len), shift, acc)
+        BN_SPANS(s, c, b0, b1, BODY);
+#undef BODY
+        bn_moments_add_shifted(m, (double)(b1 - b0), shift, acc[0], acc[1]);
+    }
+}
+
+/* The same with grad_output: also sum(g) and sum(g (x - p->k0)), k0 the
+ * item's first value. */
+static void FN(item_stats_grad)(const KERNELS_T *k, const bn_plan *pl,
+                                const fc_bn_shape *s, const T *x, const T *g,
+                                int64_t it, bn_part *p)
+{
+    const int64_t c = bn_item_channel(pl, s, it);
+    int64_t j0, j1;
+    bn_item_range(pl, s, it, &j0, &j1);
+    p->m = (bn_moments){0, 0, 0};
+    p->k0 = (double)x[bn_offset(s, c, j0)];
+    p->sg = p->sgd = 0;
+    for (int64_t b0 = j0; b0 < j1; b0 += BN_BLOCK) {
+        const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
+        const double shift = (double)x[bn_offset(s, c, b0)];
+        double acc[4] = {0, 0, 0, 0};
+#define BODY(off, len) k->stats_grad(x + (off), g + (off), (len), shift, acc)
+        BN_SPANS(s, c, b0, b1, BODY);
+#undef BODY
+        bn_moments_add_shifted(&p->m, (double)(b1 - b0), shift, acc[0], acc[1]);
+        p->sg += acc[2];
+        p->sgd += acc[3] + (shift - p->k0) * acc[2];
+    }
+}
+
 typedef struct {
     T mhi, mlo, scale, shift;     /* affine: ((x - mhi) - mlo) * scale + shift */
-    T kg, a, c;                   /* grad: kg * g + a * (x - mean) + c */
+    T kg, a, c;                   /* grad: kg * g + (a * (x - mean) + c) */
 } FN(bn_coef);
 
 int FN(fc_batch_norm_train)(const fc_bn_shape *s, const T *x, const T *weight,
@@ -95,33 +116,29 @@ int FN(fc_batch_norm_train)(const fc_bn_shape *s, const T *x, const T *weight,
                             T *y)
 {
     const KERNELS_T *k = SELECT();
-    const int64_t C = s->C, M = s->N * s->HW;
-    const int64_t P = bn_parts(s), items = C * P;
-    if (items == 0 || M == 0)
+    const bn_plan pl = bn_plan_for(s);
+    const int64_t C = s->C, M = s->N * s->HW, per = bn_channel_items(&pl, s);
+    if (pl.items == 0 || M == 0)
         return 0;
-    bn_moments *parts = (bn_moments *)malloc((size_t)items * sizeof(bn_moments));
+    bn_moments *mo = (bn_moments *)malloc((size_t)pl.items * sizeof(bn_moments));
     FN(bn_coef) *coef = (FN(bn_coef) *)malloc((size_t)C * sizeof(FN(bn_coef)));
-    if (parts == NULL || coef == NULL) {
-        free(parts);
+    if (mo == NULL || coef == NULL) {
+        free(mo);
         free(coef);
         return FC_ENOMEM;
     }
-    const int nt = bn_threads(s, items);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(bn_threads(s, pl.items))
     {
         int64_t lo, hi;
-        bn_thread_items(items, &lo, &hi);
-        for (int64_t it = lo; it < hi; it++) {
-            const int64_t c = it / P, p = it % P;
-            parts[it] = (bn_moments){0, 0, 0};
-            FN(range_stats)(k, s, x, c, M * p / P, M * (p + 1) / P, &parts[it]);
-        }
+        bn_thread_items(pl.items, &lo, &hi);
+        for (int64_t it = lo; it < hi; it++)
+            FN(item_stats)(k, &pl, s, x, it, &mo[it]);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
-            bn_moments m = parts[c * P];
-            for (int64_t p = 1; p < P; p++)
-                bn_moments_merge(&m, &parts[c * P + p]);
+            bn_moments m = {0, 0, 0};
+            for (int64_t i = 0; i < per; i++)
+                bn_moments_merge(&m, &mo[bn_channel_item(&pl, s, c, i)]);
             const double var = m.m2 > 0 ? m.m2 / (double)M : 0.0;
             const double invstd = 1.0 / sqrt(var + eps);
             FN(split)(m.mean, &coef[c].mhi, &coef[c].mlo);
@@ -130,16 +147,15 @@ int FN(fc_batch_norm_train)(const fc_bn_shape *s, const T *x, const T *weight,
             if (run)
                 bn_update_running(run, c, m.mean, var, M);
         }
-        for (int64_t it = hi - 1; it >= lo; it--) {
-            const int64_t c = it / P, p = it % P;
-            const FN(bn_coef) *q = &coef[c];
+        for (int64_t it = lo; it < hi; it++) {
+            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
 #define BODY(off, len) k->affine(x + (off), (len), q->mhi, q->mlo, q->scale, \
                                  q->shift, y + (off))
-            BN_SPANS_BWD(s, x, c, M * p / P, M * (p + 1) / P, BODY);
+            BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
     }
-    free(parts);
+    free(mo);
     free(coef);
     return 0;
 }
@@ -149,9 +165,9 @@ int FN(fc_batch_norm_eval)(const fc_bn_shape *s, const T *x, const T *mean,
                            double eps, T *y)
 {
     const KERNELS_T *k = SELECT();
-    const int64_t C = s->C, M = s->N * s->HW;
-    const int64_t P = bn_parts(s), items = C * P;
-    if (items == 0 || M == 0)
+    const bn_plan pl = bn_plan_for(s);
+    const int64_t C = s->C;
+    if (pl.items == 0 || s->N * s->HW == 0)
         return 0;
     FN(bn_coef) *coef = (FN(bn_coef) *)malloc((size_t)C * sizeof(FN(bn_coef)));
     if (coef == NULL)
@@ -163,17 +179,15 @@ int FN(fc_batch_norm_eval)(const fc_bn_shape *s, const T *x, const T *mean,
         coef[c].scale = (T)((weight ? (double)weight[c] : 1.0) * invstd);
         coef[c].shift = bias ? bias[c] : (T)0;
     }
-    const int nt = bn_threads(s, items);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(bn_threads(s, pl.items))
     {
         int64_t lo, hi;
-        bn_thread_items(items, &lo, &hi);
+        bn_thread_items(pl.items, &lo, &hi);
         for (int64_t it = lo; it < hi; it++) {
-            const int64_t c = it / P, p = it % P;
-            const FN(bn_coef) *q = &coef[c];
+            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
 #define BODY(off, len) k->affine(x + (off), (len), q->mhi, q->mlo, q->scale, \
                                  q->shift, y + (off))
-            BN_SPANS_FWD(s, x, c, M * p / P, M * (p + 1) / P, BODY);
+            BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
     }
@@ -186,34 +200,29 @@ int FN(fc_batch_norm_backward_train)(const fc_bn_shape *s, const T *gy,
                                      T *gx, T *gw, T *gb)
 {
     const KERNELS_T *k = SELECT();
-    const int64_t C = s->C, M = s->N * s->HW;
-    const int64_t P = bn_parts(s), items = C * P;
-    if (items == 0 || M == 0)
+    const bn_plan pl = bn_plan_for(s);
+    const int64_t C = s->C, M = s->N * s->HW, per = bn_channel_items(&pl, s);
+    if (pl.items == 0 || M == 0)
         return 0;
-    bn_part *parts = (bn_part *)malloc((size_t)items * sizeof(bn_part));
+    bn_part *parts = (bn_part *)malloc((size_t)pl.items * sizeof(bn_part));
     FN(bn_coef) *coef = (FN(bn_coef) *)malloc((size_t)C * sizeof(FN(bn_coef)));
     if (parts == NULL || coef == NULL) {
         free(parts);
         free(coef);
         return FC_ENOMEM;
     }
-    const int nt = bn_threads(s, items);
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(bn_threads(s, pl.items))
     {
         int64_t lo, hi;
-        bn_thread_items(items, &lo, &hi);
-        for (int64_t it = lo; it < hi; it++) {
-            const int64_t c = it / P, p = it % P, j0 = M * p / P;
-            bn_part *q = &parts[it];
-            *q = (bn_part){{0, 0, 0}, (double)x[bn_offset(s, c, j0)], 0, 0};
-            FN(range_stats_grad)(k, s, x, gy, c, j0, M * (p + 1) / P, q);
-        }
+        bn_thread_items(pl.items, &lo, &hi);
+        for (int64_t it = lo; it < hi; it++)
+            FN(item_stats_grad)(k, &pl, s, x, gy, it, &parts[it]);
 #pragma omp barrier
 #pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
-            bn_part q = parts[c * P];
-            for (int64_t p = 1; p < P; p++) {
-                const bn_part *r = &parts[c * P + p];
+            bn_part q = parts[bn_channel_item(&pl, s, c, 0)];
+            for (int64_t i = 1; i < per; i++) {
+                const bn_part *r = &parts[bn_channel_item(&pl, s, c, i)];
                 bn_moments_merge(&q.m, &r->m);
                 q.sg += r->sg;
                 q.sgd += r->sgd + (r->k0 - q.k0) * r->sg;
@@ -231,12 +240,11 @@ int FN(fc_batch_norm_backward_train)(const fc_bn_shape *s, const T *gy,
             coef[c].a = (T)(-kg * invstd * dw / (double)M);
             coef[c].c = (T)(-kg * db / (double)M);
         }
-        for (int64_t it = hi - 1; it >= lo; it--) {
-            const int64_t c = it / P, p = it % P;
-            const FN(bn_coef) *q = &coef[c];
+        for (int64_t it = lo; it < hi; it++) {
+            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
 #define BODY(off, len) k->grad(gy + (off), x + (off), (len), q->kg, q->mhi, \
                                q->mlo, q->a, q->c, gx + (off))
-            BN_SPANS_BWD(s, x, c, M * p / P, M * (p + 1) / P, BODY);
+            BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
     }
@@ -251,46 +259,53 @@ int FN(fc_batch_norm_backward_eval)(const fc_bn_shape *s, const T *gy,
                                     T *gb)
 {
     const KERNELS_T *k = SELECT();
-    const int64_t C = s->C, M = s->N * s->HW;
-    const int64_t P = bn_parts(s), items = C * P;
-    if (items == 0)
+    const bn_plan pl = bn_plan_for(s);
+    const int64_t C = s->C, per = bn_channel_items(&pl, s);
+    if (C == 0)
         return 0;
-    if (M == 0) {
+    if (s->N * s->HW == 0) {
         for (int64_t c = 0; c < C; c++)
             gw[c] = gb[c] = 0;
         return 0;
     }
-    double *sums = (double *)malloc((size_t)items * 2 * sizeof(double));
-    if (sums == NULL)
+    double *sums = (double *)malloc((size_t)pl.items * 2 * sizeof(double));
+    FN(bn_coef) *coef = (FN(bn_coef) *)malloc((size_t)C * sizeof(FN(bn_coef)));
+    if (sums == NULL || coef == NULL) {
+        free(sums);
+        free(coef);
         return FC_ENOMEM;
-    const int nt = bn_threads(s, items);
-#pragma omp parallel num_threads(nt)
+    }
+    for (int64_t c = 0; c < C; c++)
+        coef[c].kg = (T)((weight ? (double)weight[c] : 1.0) /
+                         sqrt((double)var[c] + eps));
+#pragma omp parallel num_threads(bn_threads(s, pl.items))
     {
         int64_t lo, hi;
-        bn_thread_items(items, &lo, &hi);
+        bn_thread_items(pl.items, &lo, &hi);
         for (int64_t it = lo; it < hi; it++) {
-            const int64_t c = it / P, p = it % P;
-            const double invstd = 1.0 / sqrt((double)var[c] + eps);
-            const T kg = (T)((weight ? (double)weight[c] : 1.0) * invstd);
+            const int64_t c = bn_item_channel(&pl, s, it);
             const double m = (double)mean[c];
+            const T kg = coef[c].kg;
             double *acc = sums + 2 * it;
             acc[0] = acc[1] = 0;
 #define BODY(off, len) k->grad_eval(gy + (off), x + (off), (len), m, kg, \
                                     gx + (off), acc)
-            BN_SPANS_FWD(s, x, c, M * p / P, M * (p + 1) / P, BODY);
+            BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
     }
     for (int64_t c = 0; c < C; c++) {
         double sg = 0, sgd = 0;
-        for (int64_t p = 0; p < P; p++) {
-            sg += sums[2 * (c * P + p)];
-            sgd += sums[2 * (c * P + p) + 1];
+        for (int64_t i = 0; i < per; i++) {
+            const int64_t it = bn_channel_item(&pl, s, c, i);
+            sg += sums[2 * it];
+            sgd += sums[2 * it + 1];
         }
         gb[c] = (T)sg;
         gw[c] = (T)(sgd / sqrt((double)var[c] + eps));
     }
     free(sums);
+    free(coef);
     return 0;
 }
 
