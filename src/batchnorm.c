@@ -128,13 +128,20 @@ static inline void bn_item_range(const bn_plan *p, const fc_bn_shape *s,
     }
 }
 
-/* A piece's offset in the array and length. */
-static inline void bn_piece(const bn_plan *p, const fc_bn_shape *s, int64_t it,
-                            int64_t *off, int64_t *len)
+/* A piece's offset in the array, length and channel (no division but the
+ * channel's when a run is one piece, the common case). */
+static inline int64_t bn_piece(const bn_plan *p, const fc_bn_shape *s,
+                               int64_t it, int64_t *off, int64_t *len)
 {
-    const int64_t a = it % p->ppc * p->plen;
-    *off = it / p->ppc * s->HW + a;
+    if (p->ppc == 1) {
+        *off = it * s->HW;
+        *len = s->HW;
+        return it % s->C;
+    }
+    const int64_t q = it / p->ppc, a = (it - q * p->ppc) * p->plen;
+    *off = q * s->HW + a;
     *len = a + p->plen < s->HW ? p->plen : s->HW - a;
+    return q % s->C;
 }
 
 /* Items per channel, and channel c's i-th, in the order they merge. */

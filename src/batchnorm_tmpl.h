@@ -15,7 +15,7 @@
  * formula in a fixed order, so the result does not depend on the thread
  * count. */
 
-/* Calls body(offset, len) for each contiguous run of channel c's values
+/* Calls body(c, offset, len) for each contiguous run of channel c's values
  * j in [j0, j1) (j = n * HW + hw) of the N x C x HW array. */
 #define BN_SPANS(s, c, j0, j1, body)                                           \
     do {                                                                       \
@@ -25,23 +25,24 @@
             int64_t len_ = (s)->HW - hw_;                                      \
             if (len_ > (j1) - j_)                                              \
                 len_ = (j1) - j_;                                              \
-            body(((n_ * (s)->C + (c)) * (s)->HW + hw_), len_);                 \
+            body((c), ((n_ * (s)->C + (c)) * (s)->HW + hw_), len_);            \
             j_ += len_;                                                        \
         }                                                                      \
     } while (0)
 
-/* Calls body(offset, len) for each run of item `it`: one run for a piece,
- * the strided runs of its range for a (channel, part) item. */
+/* Calls body(c, offset, len) for each run of item `it`, c its channel: one
+ * run for a piece, the strided runs of its range for a (channel, part). */
 #define BN_ITEM_RUNS(pl, s, it, body)                                          \
     do {                                                                       \
         if ((pl)->by_channel) {                                                \
             int64_t j0_, j1_;                                                  \
+            const int64_t ci_ = bn_item_channel((pl), (s), (it));              \
             bn_item_range((pl), (s), (it), &j0_, &j1_);                        \
-            BN_SPANS((s), bn_item_channel((pl), (s), (it)), j0_, j1_, body);   \
+            BN_SPANS((s), ci_, j0_, j1_, body);                                \
         } else {                                                               \
             int64_t off_, len_;                                                \
-            bn_piece((pl), (s), (it), &off_, &len_);                           \
-            body(off_, len_);                                                  \
+            const int64_t ci_ = bn_piece((pl), (s), (it), &off_, &len_);       \
+            body(ci_, off_, len_);                                             \
         }                                                                      \
     } while (0)
 
@@ -74,7 +75,7 @@ static void FN(item_stats)(const KERNELS_T *k, const bn_plan *pl,
         const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
         const double shift = (double)x[bn_offset(s, c, b0)];
         double acc[2] = {0, 0};
-#define BODY(off, len) k->stats(x + (off), (len), shift, acc)
+#define BODY(ch, off, len) k->stats(x + (off), (len), shift, acc)
         BN_SPANS(s, c, b0, b1, BODY);
 #undef BODY
         bn_moments_add_shifted(m, (double)(b1 - b0), shift, acc[0], acc[1]);
@@ -87,17 +88,28 @@ static void FN(item_stats_grad)(const KERNELS_T *k, const bn_plan *pl,
                                 const fc_bn_shape *s, const T *x, const T *g,
                                 int64_t it, bn_part *p)
 {
+    p->m = (bn_moments){0, 0, 0};
+    p->sg = p->sgd = 0;
+    if (!pl->by_channel) {
+        int64_t off, len;
+        double acc[4] = {0, 0, 0, 0};
+        bn_piece(pl, s, it, &off, &len);
+        p->k0 = (double)x[off];
+        k->stats_grad(x + off, g + off, len, p->k0, acc);
+        bn_moments_add_shifted(&p->m, (double)len, p->k0, acc[0], acc[1]);
+        p->sg = acc[2];
+        p->sgd = acc[3];
+        return;
+    }
     const int64_t c = bn_item_channel(pl, s, it);
     int64_t j0, j1;
     bn_item_range(pl, s, it, &j0, &j1);
-    p->m = (bn_moments){0, 0, 0};
     p->k0 = (double)x[bn_offset(s, c, j0)];
-    p->sg = p->sgd = 0;
     for (int64_t b0 = j0; b0 < j1; b0 += BN_BLOCK) {
         const int64_t b1 = b0 + BN_BLOCK < j1 ? b0 + BN_BLOCK : j1;
         const double shift = (double)x[bn_offset(s, c, b0)];
         double acc[4] = {0, 0, 0, 0};
-#define BODY(off, len) k->stats_grad(x + (off), g + (off), (len), shift, acc)
+#define BODY(ch, off, len) k->stats_grad(x + (off), g + (off), (len), shift, acc)
         BN_SPANS(s, c, b0, b1, BODY);
 #undef BODY
         bn_moments_add_shifted(&p->m, (double)(b1 - b0), shift, acc[0], acc[1]);
@@ -148,9 +160,9 @@ int FN(fc_batch_norm_train)(const fc_bn_shape *s, const T *x, const T *weight,
                 bn_update_running(run, c, m.mean, var, M);
         }
         for (int64_t it = lo; it < hi; it++) {
-            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
-#define BODY(off, len) k->affine(x + (off), (len), q->mhi, q->mlo, q->scale, \
-                                 q->shift, y + (off))
+#define BODY(ch, off, len) k->affine(x + (off), (len), coef[ch].mhi,         \
+                                     coef[ch].mlo, coef[ch].scale,             \
+                                     coef[ch].shift, y + (off))
             BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
@@ -184,9 +196,9 @@ int FN(fc_batch_norm_eval)(const fc_bn_shape *s, const T *x, const T *mean,
         int64_t lo, hi;
         bn_thread_items(pl.items, &lo, &hi);
         for (int64_t it = lo; it < hi; it++) {
-            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
-#define BODY(off, len) k->affine(x + (off), (len), q->mhi, q->mlo, q->scale, \
-                                 q->shift, y + (off))
+#define BODY(ch, off, len) k->affine(x + (off), (len), coef[ch].mhi,         \
+                                     coef[ch].mlo, coef[ch].scale,             \
+                                     coef[ch].shift, y + (off))
             BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
@@ -241,9 +253,9 @@ int FN(fc_batch_norm_backward_train)(const fc_bn_shape *s, const T *gy,
             coef[c].c = (T)(-kg * db / (double)M);
         }
         for (int64_t it = lo; it < hi; it++) {
-            const FN(bn_coef) *q = &coef[bn_item_channel(&pl, s, it)];
-#define BODY(off, len) k->grad(gy + (off), x + (off), (len), q->kg, q->mhi, \
-                               q->mlo, q->a, q->c, gx + (off))
+#define BODY(ch, off, len) k->grad(gy + (off), x + (off), (len), coef[ch].kg, \
+                                   coef[ch].mhi, coef[ch].mlo, coef[ch].a,      \
+                                   coef[ch].c, gx + (off))
             BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
@@ -283,13 +295,11 @@ int FN(fc_batch_norm_backward_eval)(const fc_bn_shape *s, const T *gy,
         int64_t lo, hi;
         bn_thread_items(pl.items, &lo, &hi);
         for (int64_t it = lo; it < hi; it++) {
-            const int64_t c = bn_item_channel(&pl, s, it);
-            const double m = (double)mean[c];
-            const T kg = coef[c].kg;
             double *acc = sums + 2 * it;
             acc[0] = acc[1] = 0;
-#define BODY(off, len) k->grad_eval(gy + (off), x + (off), (len), m, kg, \
-                                    gx + (off), acc)
+#define BODY(ch, off, len) k->grad_eval(gy + (off), x + (off), (len),        \
+                                        (double)mean[ch], coef[ch].kg,          \
+                                        gx + (off), acc)
             BN_ITEM_RUNS(&pl, s, it, BODY);
 #undef BODY
         }
