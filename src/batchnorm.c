@@ -4,6 +4,7 @@
  * are here, shared by every level. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #ifdef FASTCONV_OPENMP
 #include <omp.h>
 #endif
@@ -15,11 +16,18 @@
  * block's first value) stays near the block's mean, large enough that the
  * merge is noise. */
 #define BN_BLOCK 4096
-/* Values below which a work item is not split further, and per thread. */
-#define BN_MIN_PART 16384
+/* Values per thread, below which fewer threads run. */
 #define BN_MIN_PER_THREAD 16384
-/* Runs (HW) from which items are pieces in memory order. */
+/* Runs (HW) from which items are pieces in memory order; below, rows. */
 #define BN_MIN_RUN 64
+/* Rows plan: values per block (at least BN_MIN_ROWS super-rows, so that
+ * gathering the positions' sums into channels stays a small cost), and
+ * positions per column chunk (its sums stay in the L1 cache). */
+#define BN_ROW_BLOCK 65536
+#define BN_MIN_ROWS 64
+#define BN_COLS 1024
+/* Super-rows whose sums one micro-kernel call keeps in registers. */
+#define BN_ROW_GROUP 8
 
 /* Count, mean and sum of squared deviations of a set of values. */
 typedef struct {
@@ -60,72 +68,55 @@ static inline void bn_moments_add_shifted(bn_moments *a, double n, double shift,
     bn_moments_merge(a, &b);
 }
 
-/* Offset in the N x C x HW array of channel c's value j = n * HW + hw. */
-static inline int64_t bn_offset(const fc_bn_shape *s, int64_t c, int64_t j)
-{
-    const int64_t n = j / s->HW;
-    return (n * s->C + c) * s->HW + (j - n * s->HW);
-}
-
-/* Parts per channel of the by-channel plan: enough work items for threads
- * when channels are few, from the shape alone (so that results do not
- * depend on the thread count). */
-static int64_t bn_parts(const fc_bn_shape *s)
-{
-    const int64_t M = s->N * s->HW;
-    int64_t p = s->C >= 32 ? 1 : (32 + s->C - 1) / (s->C > 0 ? s->C : 1);
-    const int64_t most = M / BN_MIN_PART;
-    if (p > most)
-        p = most;
-    return p > 1 ? p : 1;
-}
-
-/* The work items.  Runs of at least BN_MIN_RUN values (HW): pieces of the
- * array in memory order, each (n, c) run cut into `ppc` pieces of at most
- * BN_BLOCK values, so every pass streams through memory.  Shorter runs:
- * (channel, part) items, each a range of a channel's N * HW values walked
- * run by run, so that statistics need one record per part, not per run. */
+/* The work items: two plans, one for long runs, one for short.
+ *
+ * Pieces (HW >= BN_MIN_RUN): each (n, c) run of HW values is cut into
+ * `ppc` pieces of at most BN_BLOCK values, items in memory order, so every
+ * pass streams through memory; a piece's statistics are shifted sums about
+ * its first value.
+ *
+ * Rows (HW < BN_MIN_RUN, down to 2-D inputs where HW = 1): the array is a
+ * stack of rows of L = C * HW values; k rows at a time make a super-row of
+ * Lp = k * L >= BN_MIN_RUN values, and sums are kept per position of the
+ * super-row (vectorised along it, no reduction inside a row).  Super-rows
+ * are grouped into blocks of `rb`, each block's sums about one shift per
+ * channel (the channel's first value in the block); items are (block,
+ * column chunk of `cw` positions).  Per-channel totals are gathered from
+ * the positions after the pass. */
 typedef struct {
-    int by_channel;
-    int64_t parts;          /* by channel: parts per channel */
-    int64_t ppc, plen;      /* pieces: per (n, c) run, values per piece */
+    int rows;
+    int64_t ppc, plen;          /* pieces: per (n, c) run, values per piece */
+    int64_t L, k, Lp, Np;       /* rows: row, rows per super-row, its
+                                   length, super-rows (the last may be short) */
+    int64_t rb, nb, cw, ncol;   /* rows: super-rows per block, blocks,
+                                   positions per column chunk, chunks */
     int64_t items;
 } bn_plan;
 
 static bn_plan bn_plan_for(const fc_bn_shape *s)
 {
-    bn_plan p = {0, 1, 1, 0, 0};
+    bn_plan p = {0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 0, 0};
+    if (s->N * s->C * s->HW == 0)
+        return p;
     if (s->HW >= BN_MIN_RUN) {
         p.ppc = (s->HW + BN_BLOCK - 1) / BN_BLOCK;
         p.plen = (s->HW + p.ppc - 1) / p.ppc;
         p.items = s->N * s->C * p.ppc;
-    } else {
-        p.by_channel = 1;
-        p.parts = bn_parts(s);
-        p.items = s->C * p.parts;
+        return p;
     }
+    p.rows = 1;
+    p.L = s->C * s->HW;
+    p.k = p.L >= BN_MIN_RUN ? 1 : (BN_MIN_RUN + p.L - 1) / p.L;
+    p.Lp = p.k * p.L;
+    p.Np = (s->N + p.k - 1) / p.k;
+    p.rb = BN_ROW_BLOCK / p.Lp;
+    if (p.rb < BN_MIN_ROWS)
+        p.rb = BN_MIN_ROWS;
+    p.nb = (p.Np + p.rb - 1) / p.rb;
+    p.cw = p.Lp < BN_COLS ? p.Lp : BN_COLS;
+    p.ncol = (p.Lp + p.cw - 1) / p.cw;
+    p.items = p.nb * p.ncol;
     return p;
-}
-
-static inline int64_t bn_item_channel(const bn_plan *p, const fc_bn_shape *s,
-                                      int64_t it)
-{
-    return p->by_channel ? it / p->parts : it / p->ppc % s->C;
-}
-
-/* Item it's values of its channel: j in [j0, j1), j = n * HW + hw. */
-static inline void bn_item_range(const bn_plan *p, const fc_bn_shape *s,
-                                 int64_t it, int64_t *j0, int64_t *j1)
-{
-    if (p->by_channel) {
-        const int64_t M = s->N * s->HW, part = it % p->parts;
-        *j0 = M * part / p->parts;
-        *j1 = M * (part + 1) / p->parts;
-    } else {
-        const int64_t n = it / p->ppc / s->C, a = it % p->ppc * p->plen;
-        *j0 = n * s->HW + a;
-        *j1 = n * s->HW + (a + p->plen < s->HW ? a + p->plen : s->HW);
-    }
 }
 
 /* A piece's offset in the array, length and channel (no division but the
@@ -144,17 +135,52 @@ static inline int64_t bn_piece(const bn_plan *p, const fc_bn_shape *s,
     return q % s->C;
 }
 
-/* Items per channel, and channel c's i-th, in the order they merge. */
-static inline int64_t bn_channel_items(const bn_plan *p, const fc_bn_shape *s)
+/* Channel c's pieces, in the order they merge: the i-th of N * ppc. */
+static inline int64_t bn_piece_of(const bn_plan *p, const fc_bn_shape *s,
+                                  int64_t c, int64_t i)
 {
-    return p->by_channel ? p->parts : s->N * p->ppc;
+    return (i / p->ppc * s->C + c) * p->ppc + i % p->ppc;
 }
 
-static inline int64_t bn_channel_item(const bn_plan *p, const fc_bn_shape *s,
-                                      int64_t c, int64_t i)
+/* A row item: block b's super-rows [r0, r1), positions [c0, c1). */
+typedef struct {
+    int64_t b, r0, r1, c0, c1;
+} bn_rows_item;
+
+static inline bn_rows_item bn_rows_at(const bn_plan *p, int64_t it)
 {
-    return p->by_channel ? c * p->parts + i
-                         : (i / p->ppc * s->C + c) * p->ppc + i % p->ppc;
+    bn_rows_item r;
+    r.b = it / p->ncol;
+    r.r0 = r.b * p->rb;
+    r.r1 = r.r0 + p->rb < p->Np ? r.r0 + p->rb : p->Np;
+    r.c0 = (it - r.b * p->ncol) * p->cw;
+    r.c1 = r.c0 + p->cw < p->Lp ? r.c0 + p->cw : p->Lp;
+    return r;
+}
+
+/* Values of super-row r in positions [c0, c1) that exist (the last
+ * super-row holds only N - (Np - 1) k rows). */
+static inline int64_t bn_row_len(const bn_plan *p, const fc_bn_shape *s,
+                                 int64_t r, int64_t c0, int64_t c1)
+{
+    const int64_t have = (s->N - r * p->k) * p->L;   /* values from row r on */
+    const int64_t end = have < c1 ? have : c1;
+    return end > c0 ? end - c0 : 0;
+}
+
+/* Rows of the input (not super-rows) in block b. */
+static inline int64_t bn_block_rows(const bn_plan *p, const fc_bn_shape *s,
+                                    int64_t b)
+{
+    const int64_t r0 = b * p->rb * p->k, r1 = r0 + p->rb * p->k;
+    return (r1 < s->N ? r1 : s->N) - r0;
+}
+
+/* Channel of super-row position i. */
+static inline int64_t bn_pos_channel(const bn_plan *p, const fc_bn_shape *s,
+                                     int64_t i)
+{
+    return i % p->L / s->HW;
 }
 
 static int bn_threads(const fc_bn_shape *s, int64_t items)

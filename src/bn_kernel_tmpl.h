@@ -7,7 +7,8 @@
  *   TV, TL: a vector of TL values of T, with TLOAD(p), TSTORE(p, v),
  *     TSET1(s), TSUB(a, b), TMUL(a, b), TFMA(a, b, c) = a * b + c;
  *   DV, DL: a vector of DL doubles, with DLOADT(p) (DL values of T at p,
- *     widened), DSTORET(p, v) (DL doubles stored as T), DZERO(), DSET1(s),
+ *     widened), DSTORET(p, v) (DL doubles stored as T), DLOADD(p) and
+ *     DSTORED(p, v) (DL doubles of a double array), DZERO(), DSET1(s),
  *     DADD, DSUB, DMUL, DFMA(a, b, c), DHSUM(v).
  * Only those lines know the instruction set.  The reductions keep several
  * independent accumulators (the adds' latency, not the loads, would bind a
@@ -191,7 +192,177 @@ TARGET static void NAME(scale)(const T *x, int64_t n, double s, T *y)
         y[i] = (T)((double)x[i] * s);
 }
 
+/* ---- row forms: per-position values, no reduction across the row ---- */
+
+TARGET static void NAME(rstats)(const T *x, int64_t ldx, int64_t rows,
+                                int64_t n, const double *k, double *s1,
+                                double *s2)
+{
+    int64_t i = 0;
+    for (; i + 4 * DL <= n; i += 4 * DL) {
+        DV kv[4], a1[4], a2[4];
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            kv[u] = DLOADD(k + i + u * DL);
+            a1[u] = DLOADD(s1 + i + u * DL);
+            a2[u] = DLOADD(s2 + i + u * DL);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const T *xr = x + r * ldx + i;
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) {
+                const DV d = DSUB(DLOADT(xr + u * DL), kv[u]);
+                a1[u] = DADD(a1[u], d);
+                a2[u] = DFMA(d, d, a2[u]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < 4; u++) {
+            DSTORED(s1 + i + u * DL, a1[u]);
+            DSTORED(s2 + i + u * DL, a2[u]);
+        }
+    }
+    for (; i + DL <= n; i += DL) {
+        const DV kv = DLOADD(k + i);
+        DV a1 = DLOADD(s1 + i), a2 = DLOADD(s2 + i);
+        for (int64_t r = 0; r < rows; r++) {
+            const DV d = DSUB(DLOADT(x + r * ldx + i), kv);
+            a1 = DADD(a1, d);
+            a2 = DFMA(d, d, a2);
+        }
+        DSTORED(s1 + i, a1);
+        DSTORED(s2 + i, a2);
+    }
+    for (; i < n; i++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const double d = (double)x[r * ldx + i] - k[i];
+            s1[i] += d;
+            s2[i] += d * d;
+        }
+    }
+}
+
+TARGET static void NAME(rstats_grad)(const T *x, const T *g, int64_t ldx,
+                                     int64_t rows, int64_t n, const double *k,
+                                     double *s1, double *s2, double *sg,
+                                     double *sgd)
+{
+    int64_t i = 0;
+    for (; i + 2 * DL <= n; i += 2 * DL) {
+        DV kv[2], a1[2], a2[2], ag[2], agd[2];
+#pragma GCC unroll 2
+        for (int u = 0; u < 2; u++) {
+            kv[u] = DLOADD(k + i + u * DL);
+            a1[u] = DLOADD(s1 + i + u * DL);
+            a2[u] = DLOADD(s2 + i + u * DL);
+            ag[u] = DLOADD(sg + i + u * DL);
+            agd[u] = DLOADD(sgd + i + u * DL);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const T *xr = x + r * ldx + i, *gr = g + r * ldx + i;
+#pragma GCC unroll 2
+            for (int u = 0; u < 2; u++) {
+                const DV d = DSUB(DLOADT(xr + u * DL), kv[u]);
+                const DV gv = DLOADT(gr + u * DL);
+                a1[u] = DADD(a1[u], d);
+                a2[u] = DFMA(d, d, a2[u]);
+                ag[u] = DADD(ag[u], gv);
+                agd[u] = DFMA(gv, d, agd[u]);
+            }
+        }
+#pragma GCC unroll 2
+        for (int u = 0; u < 2; u++) {
+            DSTORED(s1 + i + u * DL, a1[u]);
+            DSTORED(s2 + i + u * DL, a2[u]);
+            DSTORED(sg + i + u * DL, ag[u]);
+            DSTORED(sgd + i + u * DL, agd[u]);
+        }
+    }
+    for (; i < n; i++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const double d = (double)x[r * ldx + i] - k[i], gi = (double)g[r * ldx + i];
+            s1[i] += d;
+            s2[i] += d * d;
+            sg[i] += gi;
+            sgd[i] += gi * d;
+        }
+    }
+}
+
+TARGET static void NAME(raffine)(const T *x, int64_t n, const T *mhi,
+                                 const T *mlo, const T *scale, const T *shift,
+                                 T *y)
+{
+    int64_t i = 0;
+    for (; i + TL <= n; i += TL) {
+        const TV d = TSUB(TSUB(TLOAD(x + i), TLOAD(mhi + i)), TLOAD(mlo + i));
+        TSTORE(y + i, TFMA(d, TLOAD(scale + i), TLOAD(shift + i)));
+    }
+    for (; i < n; i++)
+        y[i] = ((x[i] - mhi[i]) - mlo[i]) * scale[i] + shift[i];
+}
+
+TARGET static void NAME(rgrad)(const T *g, const T *x, int64_t n, const T *kg,
+                               const T *mhi, const T *mlo, const T *a,
+                               const T *c, T *gx)
+{
+    int64_t i = 0;
+    for (; i + TL <= n; i += TL) {
+        const TV d = TSUB(TSUB(TLOAD(x + i), TLOAD(mhi + i)), TLOAD(mlo + i));
+        TSTORE(gx + i, TFMA(TLOAD(kg + i), TLOAD(g + i),
+                            TFMA(TLOAD(a + i), d, TLOAD(c + i))));
+    }
+    for (; i < n; i++)
+        gx[i] = kg[i] * g[i] + (a[i] * ((x[i] - mhi[i]) - mlo[i]) + c[i]);
+}
+
+TARGET static void NAME(rgrad_eval)(const T *g, const T *x, int64_t ldx,
+                                    int64_t rows, int64_t n, const double *m,
+                                    const T *kg, T *gx, double *sg,
+                                    double *sgd)
+{
+#define BN_HALVES (TL / DL)   /* double vectors per vector of T */
+    int64_t i = 0;
+    for (; i + TL <= n; i += TL) {
+        const TV kv = TLOAD(kg + i);
+        DV mv[BN_HALVES], ag[BN_HALVES], agd[BN_HALVES];
+#pragma GCC unroll 4
+        for (int h = 0; h < BN_HALVES; h++) {
+            mv[h] = DLOADD(m + i + h * DL);
+            ag[h] = DLOADD(sg + i + h * DL);
+            agd[h] = DLOADD(sgd + i + h * DL);
+        }
+        for (int64_t r = 0; r < rows; r++) {
+            const T *gr = g + r * ldx + i, *xr = x + r * ldx + i;
+            TSTORE(gx + r * ldx + i, TMUL(kv, TLOAD(gr)));
+#pragma GCC unroll 4
+            for (int h = 0; h < BN_HALVES; h++) {
+                const DV gv = DLOADT(gr + h * DL);
+                const DV d = DSUB(DLOADT(xr + h * DL), mv[h]);
+                ag[h] = DADD(ag[h], gv);
+                agd[h] = DFMA(gv, d, agd[h]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int h = 0; h < BN_HALVES; h++) {
+            DSTORED(sg + i + h * DL, ag[h]);
+            DSTORED(sgd + i + h * DL, agd[h]);
+        }
+    }
+    for (; i < n; i++) {
+        for (int64_t r = 0; r < rows; r++) {
+            const double gi = (double)g[r * ldx + i];
+            gx[r * ldx + i] = kg[i] * g[r * ldx + i];
+            sg[i] += gi;
+            sgd[i] += gi * ((double)x[r * ldx + i] - m[i]);
+        }
+    }
+#undef BN_HALVES
+}
+
 const TABLE_T TABLE = {NAME(stats), NAME(stats_grad), NAME(affine), NAME(grad),
-                       NAME(grad_eval), NAME(scale)};
+                       NAME(grad_eval), NAME(scale), NAME(rstats),
+                       NAME(rstats_grad), NAME(raffine), NAME(rgrad),
+                       NAME(rgrad_eval)};
 
 #undef BN_RED_UNROLL

@@ -29,6 +29,30 @@
                                         double m, T kg, T *gx, double *out);   \
     /* y = (T)((double)x * s): one rounding of the double product */           \
     typedef void (*P##_bn_scale_fn)(const T *x, int64_t n, double s, T *y);    \
+    /* Row forms: the same per position i of `rows` rows (ldx apart), the    \
+     * per-channel values given as arrays along the row, sums accumulated     \
+     * per position (in registers down the rows, then into the arrays). */   \
+    /* s1[i] += x[r][i] - k[i], s2[i] += (x[r][i] - k[i])^2 */                  \
+    typedef void (*P##_bn_rstats_fn)(const T *x, int64_t ldx, int64_t rows,    \
+                                     int64_t n, const double *k, double *s1,   \
+                                     double *s2);                              \
+    /* and sg[i] += g[r][i], sgd[i] += g[r][i] (x[r][i] - k[i]) */              \
+    typedef void (*P##_bn_rstats_grad_fn)(const T *x, const T *g, int64_t ldx, \
+                                          int64_t rows, int64_t n,             \
+                                          const double *k, double *s1,         \
+                                          double *s2, double *sg,              \
+                                          double *sgd);                        \
+    typedef void (*P##_bn_raffine_fn)(const T *x, int64_t n, const T *mhi,     \
+                                      const T *mlo, const T *scale,            \
+                                      const T *shift, T *y);                   \
+    typedef void (*P##_bn_rgrad_fn)(const T *g, const T *x, int64_t n,         \
+                                    const T *kg, const T *mhi, const T *mlo,   \
+                                    const T *a, const T *c, T *gx);            \
+    /* gx = kg g; sg[i] += g[r][i], sgd[i] += g[r][i] (x[r][i] - m[i]) */      \
+    typedef void (*P##_bn_rgrad_eval_fn)(const T *g, const T *x, int64_t ldx,  \
+                                         int64_t rows, int64_t n,              \
+                                         const double *m, const T *kg, T *gx,  \
+                                         double *sg, double *sgd);             \
     typedef struct {                                                           \
         P##_bn_stats_fn stats;                                                 \
         P##_bn_stats_grad_fn stats_grad;                                       \
@@ -36,6 +60,11 @@
         P##_bn_grad_fn grad;                                                   \
         P##_bn_grad_eval_fn grad_eval;                                         \
         P##_bn_scale_fn scale;                                                 \
+        P##_bn_rstats_fn rstats;                                               \
+        P##_bn_rstats_grad_fn rstats_grad;                                     \
+        P##_bn_raffine_fn raffine;                                             \
+        P##_bn_rgrad_fn rgrad;                                                 \
+        P##_bn_rgrad_eval_fn rgrad_eval;                                       \
     } P##_bn_kernels;
 
 FC_BN_FNS(float, f32)

@@ -22,6 +22,8 @@ TARGET static inline double hsum_pd256(__m256d v)
 #define DSUB(a, b) _mm256_sub_pd((a), (b))
 #define DFMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define DMUL(a, b) _mm256_mul_pd((a), (b))
+#define DLOADD(p) _mm256_loadu_pd(p)
+#define DSTORED(p, v) _mm256_storeu_pd((p), (v))
 #define DHSUM(v) hsum_pd256(v)
 
 /* ---- float32 ---- */

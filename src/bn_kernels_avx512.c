@@ -15,6 +15,8 @@
 #define DSUB(a, b) _mm512_sub_pd((a), (b))
 #define DFMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define DMUL(a, b) _mm512_mul_pd((a), (b))
+#define DLOADD(p) _mm512_loadu_pd(p)
+#define DSTORED(p, v) _mm512_storeu_pd((p), (v))
 #define DHSUM(v) _mm512_reduce_add_pd(v)
 
 /* ---- float32 ---- */

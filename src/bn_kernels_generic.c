@@ -31,6 +31,8 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #define DSUB(a, b) vf64_sub((a), (b))
 #define DFMA(a, b, c) vf64_fma((a), (b), (c))
 #define DMUL(a, b) vf64_mul((a), (b))
+#define DLOADD(p) vf64_load(p)
+#define DSTORED(p, v) vf64_store((p), (v))
 #define DHSUM(v) vf64_hsum(v)
 
 /* ---- float32 ---- */

@@ -138,14 +138,19 @@ def test_float64_large_mean_statistics(level):
 # blocking, splitting and tails against the reference, at every ISA level
 
 SHAPES = [
-    (2, 3),                 # 2-D: runs of one value
-    (64, 5),
-    (3, 4, 5),              # 3-D
+    # short runs (HW < 64): sums per position of stacked rows
+    (2, 3),                 # 2-D: rows of 3, 22 rows to a super-row
+    (64, 5),                # the last super-row short
+    (20000, 5),             # several blocks of super-rows
+    (7, 1100),              # two column chunks
+    (130, 40, 7, 7),        # column chunks across channels, a short block
+    (300, 7, 3),            # 3-D
     (2, 3, 1, 1),
-    (5, 7, 3, 5),           # tails shorter than a vector
-    (2, 3, 17, 19),
-    (1, 2, 70, 70),         # runs longer than a block (4096 values)
-    (40, 2, 33, 31),        # several parts per channel, blocks across images
+    (5, 7, 3, 5),
+    # long runs: pieces in memory order
+    (2, 3, 17, 19),         # tails shorter than a vector
+    (1, 2, 70, 70),         # runs longer than a block (4096 values): pieces
+    (40, 2, 33, 31),
     (3, 40, 9, 9),
     (1, 256, 14, 14),       # a suite layer
 ]
@@ -200,7 +205,8 @@ def test_isa_levels_agree(dtype):
             close(a, e, dtype, "ISA levels")
 
 
-@pytest.mark.parametrize("shape", [(8, 3, 64, 64), (32, 64, 7, 7), (4, 40)], ids=str)
+@pytest.mark.parametrize("shape", [(8, 3, 64, 64), (32, 64, 7, 7), (4, 40),
+                                   (20000, 5), (130, 40, 7, 7)], ids=str)
 def test_thread_count_invariant(level, shape):
     """The work split depends on the shape only, and partial statistics
     merge in a fixed order: the same bits with 1, 2 or 3 threads."""
