@@ -9,6 +9,7 @@ wrappers in its own include file.
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 cimport numpy as cnp
+import numpy as np
 
 cnp.import_array()
 

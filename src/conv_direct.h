@@ -39,17 +39,52 @@ typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
                                  const double *wp, const double *bias,
                                  double *y);
 
+/* s2: the kernel loads stride-2 rows itself (VLOAD_S2), wanting one mask
+ * bit per input column rather than per lane. */
 typedef struct {
-    int lanes, kb, nv;
+    int lanes, kb, nv, s2;
     fc_direct_f32_fn fn;
 } fc_direct_f32_kernel;
 
 typedef struct {
-    int lanes, kb, nv;
+    int lanes, kb, nv, s2;
     fc_direct_f64_fn fn;
 } fc_direct_f64_kernel;
 
+/* The channels-last variant for small images: output channels in lanes.
+ * The input is copied zero-padded and channels-last, so every tap of every
+ * output pixel reads inside it.  A call accumulates, for NP output pixels
+ * (any positions: their padded-input pixels are listed) x KT output
+ * channels, one block of input channels under every tap into a
+ * channels-last output buffer; the driver then adds the bias, applies the
+ * ReLU and transposes into NCHW. */
+typedef struct {
+    int64_t cb, taps;           /* reduction: input channels x taps */
+    const int64_t *tapoff;      /* [taps] padded-input pixels from tap 0 */
+    const int64_t *pix;         /* [np] padded-input pixel of each output */
+    int64_t xs;                 /* floats per padded-input pixel */
+    int64_t ws;                 /* floats per packed-weight row (tap, c) */
+    int64_t wtap;               /* floats per packed-weight tap */
+    int64_t ldo;                /* floats per output-buffer pixel */
+    int np;                     /* pixels of this tile (the rest repeat) */
+    int accumulate;             /* add to the buffer (later channel blocks) */
+} fc_nhwc_tile;
+
+/* x: the image's padded copy at the block's first channel; wp: packed
+ * weights [taps][Cg][ws] at the block's first channel and the tile's first
+ * output channel; out: the tile's first pixel and channel in the buffer. */
+typedef void (*fc_nhwc_f32_fn)(const fc_nhwc_tile *t, const float *x,
+                               const float *wp, float *out);
+typedef void (*fc_nhwc_f64_fn)(const fc_nhwc_tile *t, const double *x,
+                               const double *wp, double *out);
+#define FC_NHWC_NP 6
+#define FC_NHWC_KT 64
+/* input channels per block: a block's weights (taps x 64 x 64) stay in L2 */
+#define FC_NHWC_CB 64
+
 /* The micro-kernels, named dtype_op_tile_isa. */
+void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *, const float *,
+                                      const float *, float *);
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *, const float *,
                                    const float *, const float *, float *);
 void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *, const float *,
