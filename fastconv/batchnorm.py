@@ -3,7 +3,8 @@
 Each function validates its arguments once (fastconv._params), allocates the
 outputs and makes one call into the C kernels (src/batchnorm.c): statistics
 accumulated in double over one read of x, then one fused pass for the
-output; OpenMP over channels, the GIL released.
+output; OpenMP over pieces of the array in memory order (partial statistics
+merged per channel), the GIL released.
 """
 import numpy as np
 

@@ -3,9 +3,12 @@
  * x is C-contiguous N x C x HW (HW: the product of the spatial extents, 1 for
  * a 2-D input); a channel's values are N strided chunks of HW.  weight and
  * bias (gamma, beta) may be NULL (1 and 0).  Statistics are accumulated in
- * double with shifted sums per block of the input (the shift: the block's
- * first value), the blocks merged with Chan's formula, so a float32 input
- * whose mean is large against its spread keeps an accurate variance.
+ * double as shifted sums (the shift: a value of the channel near the
+ * values summed), merged with Chan's formula, so a float32 input whose mean
+ * is large against its spread keeps an accurate variance.  The work is
+ * split over OpenMP threads by pieces of the array in memory order (see
+ * bn_plan in batchnorm.c), the partial statistics merged per channel in an
+ * order fixed by the shape: the same bits for any thread count.
  * Every function returns 0, or FC_ENOMEM when a workspace cannot be
  * allocated (before anything is written). */
 #ifndef FC_BATCHNORM_H

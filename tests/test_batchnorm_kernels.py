@@ -1,7 +1,8 @@
 """The C batch-norm kernels and the fused conv-BN(-ReLU) path, beyond the
 general oracle suite: precision of the statistics (float32 input with a
-large mean), the kernels' blocking and splitting (many blocks, several parts
-per channel, tails, 2-D inputs), every instruction-set level, thread-count
+large mean), both work plans of the kernels (pieces of long runs, rows of
+short runs: several blocks, column chunks, short super-rows, tails, 2-D
+inputs), every instruction-set level, thread-count
 invariance, running statistics of any float type and stride, and conv2d_bn
 against PyTorch's conv2d -> batch_norm(eval) -> relu.
 
