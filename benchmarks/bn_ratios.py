@@ -40,13 +40,14 @@ SUITE = os.path.join(os.path.dirname(fc.__file__), "bench", "suite.json")
 # timing
 
 def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
-    """Median seconds per call of each callable in `fns` (a dict), timed in
-    rounds A B C A B C ...; a callable faster than min_time is run several
-    times per sample (the same count for one callable in every round).
-    With `settle`, each sample follows one untimed call of the same
-    callable: fastconv, PyTorch and ONNX Runtime each keep their own
-    thread pool, whose threads spin a while after a call; the settle call
-    keeps that spinning out of the next one's time."""
+    """Median and minimum seconds per call of each callable in `fns` (a
+    dict), timed in rounds A B C, B C A, C A B ...; a callable faster than
+    min_time is run several times per sample (the same count in every
+    round).  fastconv, PyTorch and ONNX Runtime each keep their own thread
+    pool, whose threads spin a while after a call and slow whatever runs
+    next: with `settle`, each sample follows one untimed call of the same
+    callable, and the rotation makes every callable follow every other
+    equally often."""
     loops = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -56,9 +57,12 @@ def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
         dt = time.perf_counter() - t0
         loops[name] = max(1, int(min_time / max(dt, 1e-7)))
     samples = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            n = loops[name]
+    names = list(fns)
+    for r in range(repeats):
+        # rotated each round, so that each callable follows each other one
+        # equally often (a runtime's spinning threads slow the next one)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn, n = fns[name], loops[name]
             if settle:   # the other runtimes' spinning threads go idle
                 fn()
             t0 = time.perf_counter()
