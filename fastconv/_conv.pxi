@@ -22,6 +22,8 @@ cdef extern from "fastconv.h":
 
     double fc_conv2d_direct_efficiency_f32(const fc_conv_shape *s)
     double fc_conv2d_direct_efficiency_f64(const fc_conv_shape *s)
+    double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s)
+    double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s)
 
 CONV_ALGORITHMS = {"im2col": 0, "direct": 1}
 
@@ -101,3 +103,11 @@ def conv2d_direct_efficiency(p, dtype):
     if dtype == np.float32:
         return fc_conv2d_direct_efficiency_f32(&s)
     return fc_conv2d_direct_efficiency_f64(&s)
+
+
+def conv2d_wgrad_efficiency(p, dtype):
+    """Fraction of the direct weight-gradient tiles that hold real channels."""
+    cdef fc_conv_shape s = _conv_shape(p)
+    if dtype == np.float32:
+        return fc_conv2d_wgrad_efficiency_f32(&s)
+    return fc_conv2d_wgrad_efficiency_f64(&s)

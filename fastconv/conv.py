@@ -20,23 +20,27 @@ def choose_algorithm(p, dtype, backward=False):
     take: lanes along rows, along the padded-width plane, or along output
     channels for small images) and each weight meets enough pixels to pay
     for reordering the weights; depthwise layers always, since im2col's GEMM
-    there has a single row.  The rest goes to im2col, as does float64.
+    there has a single row.  The rest goes to im2col.  float64 follows the
+    same rules where it has vector kernels (AVX-512, no stride-2 loads).
 
     Weight gradient (backward=True): the direct kernels' product over pixels
     wins once there are enough pixels to amortise each run's accumulator
-    traffic (a few hundred); a single 7x7 or 14x14 image with megabytes of
-    weights is a better BLAS problem."""
+    traffic (a few hundred) and the channels fill at least half of its
+    tile; a single 7x7 or 14x14 image with megabytes of weights, or a layer
+    with one input channel, is a better BLAS problem."""
     isa = _kernels.isa_active()
     depthwise = p.groups == p.C and p.C > 1
+    # float64 has its direct kernels at AVX-512 only (and none depthwise)
+    vector = isa == "avx512" or (isa == "avx2" and dtype == np.float32)
     if depthwise:
-        return "direct"
-    if isa == "generic":
+        return "direct" if dtype == np.float32 else "im2col"
+    if not vector:
         return "im2col"
     if backward:
-        return "direct" if p.N * p.P * p.Q >= 256 else "im2col"
-    if dtype != np.float32:
-        return "im2col"
-    if p.stride[1] > 2 or (p.stride[1] == 2 and isa != "avx512"):
+        enough = p.N * p.P * p.Q >= 256
+        filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
+        return "direct" if enough and filled else "im2col"
+    if p.stride[1] > 2 or (p.stride[1] == 2 and (isa != "avx512" or dtype != np.float32)):
         return "im2col"
     if p.N * p.P * p.Q < 128:
         # Each weight meets fewer than 128 pixels: reordering the weights

@@ -36,18 +36,34 @@ static fc_direct_f64_kernel select_kernel_f64(int depthwise)
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
 }
 
-static fc_wgrad_f32_kernel select_wgrad_f32(void)
+/* The weight-gradient kernel whose tile, rounded up over the layer's
+ * channels, computes the fewest zeros. */
+static double wgrad_fill(int64_t Cg, int64_t Kg, int cb, int kt)
 {
-    static const fc_wgrad_f32_kernel kernels[] = {
-        {4, 8, f32_conv_wgrad_4x8_generic},
-        {6, 16, f32_conv_wgrad_6x16_avx2},
-        {12, 32, f32_conv_wgrad_12x32_avx512},
-    };
-    return kernels[fc_isa_active()];
+    return (double)(Cg * Kg) /
+           (double)((Cg + cb - 1) / cb * cb * ((Kg + kt - 1) / kt * kt));
 }
 
-static fc_wgrad_f64_kernel select_wgrad_f64(void)
+static fc_wgrad_f32_kernel select_wgrad_f32(int64_t Cg, int64_t Kg)
 {
+    static const fc_wgrad_f32_kernel generic = {4, 8, f32_conv_wgrad_4x8_generic};
+    static const fc_wgrad_f32_kernel avx2 = {6, 16, f32_conv_wgrad_6x16_avx2};
+    static const fc_wgrad_f32_kernel wide = {12, 32, f32_conv_wgrad_12x32_avx512};
+    static const fc_wgrad_f32_kernel narrow = {16, 16, f32_conv_wgrad_16x16_avx512};
+    switch (fc_isa_active()) {
+    case FC_ISA_AVX512:
+        return wgrad_fill(Cg, Kg, 16, 16) > wgrad_fill(Cg, Kg, 12, 32) + 0.1 ? narrow : wide;
+    case FC_ISA_AVX2:
+        return avx2;
+    default:
+        return generic;
+    }
+}
+
+static fc_wgrad_f64_kernel select_wgrad_f64(int64_t Cg, int64_t Kg)
+{
+    (void)Cg;
+    (void)Kg;
     static const fc_wgrad_f64_kernel generic = {4, 8, f64_conv_wgrad_4x8_generic};
     static const fc_wgrad_f64_kernel avx512 = {12, 16, f64_conv_wgrad_12x16_avx512};
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;

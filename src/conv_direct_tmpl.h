@@ -647,7 +647,7 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S, taps = R * S, P = s->P, Q = s->Q;
     const int64_t PQ = P * Q;
-    const WGRAD_T ker = FN(select_wgrad)();
+    const WGRAD_T ker = FN(select_wgrad)(Cg, Kg);
     const int64_t Cgp = (Cg + ker.cb - 1) / ker.cb * ker.cb;
     const int64_t Kgp = (Kg + ker.kt - 1) / ker.kt * ker.kt;
     const int64_t xs = G * Cgp, gs = G * Kgp;
@@ -771,6 +771,17 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
     free(pix);
     free(partial);
     return err;
+}
+
+/* Fraction of the weight-gradient kernel's tile that holds real channels
+ * (for "auto"); depthwise layers have their own kernels. */
+double FN(fc_conv2d_wgrad_efficiency)(const fc_conv_shape *s)
+{
+    const int64_t Cg = s->C / s->groups, Kg = s->K / s->groups;
+    const WGRAD_T ker = FN(select_wgrad)(Cg, Kg);
+    if (FN(is_depthwise)(s))
+        return 1.0;
+    return wgrad_fill(Cg, Kg, ker.cb, ker.kt);
 }
 
 int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,

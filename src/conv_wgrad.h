@@ -42,6 +42,8 @@ typedef struct {
 
 void f32_conv_wgrad_12x32_avx512(const fc_wgrad_tile *, const float *,
                                  const float *, float *);
+void f32_conv_wgrad_16x16_avx512(const fc_wgrad_tile *, const float *,
+                                 const float *, float *);
 void f32_conv_wgrad_6x16_avx2(const fc_wgrad_tile *, const float *,
                               const float *, float *);
 void f32_conv_wgrad_4x8_generic(const fc_wgrad_tile *, const float *,

@@ -50,6 +50,16 @@
 #define KV 2
 #define WGRAD_NAME f32_conv_wgrad_12x32_avx512
 #include "conv_wgrad_kernel_tmpl.h"
+#undef CB
+#undef KV
+#undef WGRAD_NAME
+
+/* ... and 16 x 16 for layers of 16 channels (CIFAR ResNets), where the
+ * 12 x 32 tile would compute a third of zeros. */
+#define CB 16
+#define KV 1
+#define WGRAD_NAME f32_conv_wgrad_16x16_avx512
+#include "conv_wgrad_kernel_tmpl.h"
 
 /* Channels-last variant: 6 output pixels x 64 output channels (24
  * accumulators); per input channel and tap, 4 weight vectors and 6
@@ -109,6 +119,9 @@ void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
 void f32_conv_wgrad_12x32_avx512(const fc_wgrad_tile *t, const float *x,
+                                 const float *g, float *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
+void f32_conv_wgrad_16x16_avx512(const fc_wgrad_tile *t, const float *x,
                                  const float *g, float *gw)
 { (void)t; (void)x; (void)g; (void)gw; }
 #endif

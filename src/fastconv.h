@@ -30,6 +30,10 @@ void fc_set_num_threads(int n);
 int fc_get_num_threads(void);
 int fc_max_threads(void);   /* threads OpenMP would use by default */
 int fc_have_openmp(void);
+/* Registers the fork handler: in a forked child every kernel runs on one
+ * thread (GNU OpenMP's pool does not survive fork). */
+void fc_threads_init(void);
+int fc_is_forked_child(void);
 
 /* ---- BLAS, supplied at load time by the shim from SciPy (blas.c) ----
  * Fortran calling convention, column-major, as scipy.linalg.cython_blas

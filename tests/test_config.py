@@ -155,3 +155,37 @@ def test_results_agree_across_thread_counts(restore_threads, isa, algorithm, dty
             assert_identical(two[name], one[name], name)
         else:
             assert_close(two[name], one[name], dtype, name)
+
+def _ops_in_child(queue):
+    """Every op in a forked child; puts its results (or the error)."""
+    try:
+        queue.put(("ok", _all_ops(np.float32, "auto"), kernels.is_forked_child()))
+    except Exception as exc:   # reported to the parent, which fails the test
+        queue.put(("error", repr(exc), None))
+
+
+def test_fork_after_multithreaded_kernels(restore_threads):
+    """GNU OpenMP's pool does not survive fork(): a child forked after the
+    parent ran multithreaded kernels must still run every op (on one thread)
+    and get the parent's results, not hang."""
+    import multiprocessing
+    fc.set_num_threads(2)
+    parent = _all_ops(np.float32, "auto")   # starts the OpenMP pool
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_ops_in_child, args=(queue,))
+    child.start()
+    try:   # read before joining: the child exits only once its data is taken
+        status, results, forked = queue.get(timeout=120)
+    except Exception:
+        status, results, forked = "hung", "the forked child hung in a kernel", None
+    child.join(30)
+    if child.is_alive():
+        child.kill()
+    assert status == "ok", results
+    assert forked
+    for name in parent:
+        if name in ("indices", "max_pool2d"):
+            assert_identical(results[name], parent[name], name)
+        else:
+            assert_close(results[name], parent[name], np.float32, name)
