@@ -153,8 +153,34 @@ def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
     w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta,
     computed in float64 and returned in the weight's dtype.  bias, bn_weight
     and bn_bias may be None (0, 1 and 0)."""
-    return reference.fuse_conv_bn(weight, bias, running_mean, running_var,
-                                  bn_weight, bn_bias, eps)
+    weight, bias, rm, rv, g, beta, eps = _params.fuse_inputs(
+        weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
+    return _fold(weight, bias, rm, rv, g, beta, eps,
+                 _params.float_dtype_of(weight.dtype, "weight"))
+
+
+def _fold(weight, bias, mean, var, gamma, beta, eps, dtype):
+    """fuse_conv_bn on validated arguments, returned in `dtype`: the same
+    bits as fastconv.reference.fuse_conv_bn_core.  The per-channel factors
+    are NumPy on K-vectors; the weight is scaled in one C pass (each value
+    rounded once from its float64 product), not by NumPy's three passes
+    over a float64 copy."""
+    K = weight.shape[0]
+    scale = _f64_or(gamma, K, 1.0) / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+    fused_bias = ((_f64_or(bias, K, 0.0) - np.asarray(mean, dtype=np.float64)) * scale
+                  + _f64_or(beta, K, 0.0))
+    w = np.ascontiguousarray(weight, dtype=dtype)
+    fused_weight = np.empty(w.shape, dtype)
+    if w.size:
+        _kernels.bn_fold_weight(K, w.size // K, w, scale, fused_weight)
+    return fused_weight, fused_bias.astype(dtype)
+
+
+def _f64_or(v, K, default):
+    """A length-K float64 vector; `default` everywhere when v is None."""
+    if v is None:
+        return np.full(K, default, dtype=np.float64)
+    return np.asarray(v, dtype=np.float64)
 
 
 def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
@@ -170,8 +196,7 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     w, b, rm, rv, g, beta, eps = _params.fuse_inputs(
         weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
     # Folded in float64 and rounded once, to the dtype the convolution runs in.
-    fw, fb = reference.fuse_conv_bn_core(w, b, rm, rv, g, beta, eps,
-                                         _params.compute_dtype(x_arr, w))
+    fw, fb = _fold(w, b, rm, rv, g, beta, eps, _params.compute_dtype(x_arr, w))
     x, fw, fb, p, dtype = _params.conv_inputs(x_arr, fw, fb, stride, padding,
                                               dilation, groups)
     out = _params.check_out(out, p.output_shape, dtype, inputs)
