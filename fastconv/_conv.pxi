@@ -20,6 +20,11 @@ cdef extern from "fastconv.h":
                                const double *w, double *gx, double *gw,
                                double *gb) nogil
 
+    double fc_conv2d_direct_efficiency_f32(const fc_conv_shape *s)
+    double fc_conv2d_direct_efficiency_f64(const fc_conv_shape *s)
+    double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s)
+    double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s)
+
 CONV_ALGORITHMS = {"im2col": 0, "direct": 1}
 
 
@@ -90,3 +95,19 @@ def conv2d_backward(p, str algorithm, cnp.ndarray gy, cnp.ndarray x,
                                          <double *>pgx, <double *>pgw,
                                          <double *>pgb)
     _check(err)
+
+
+def conv2d_direct_efficiency(p, dtype):
+    """Fraction of the direct kernels' lanes that compute real outputs."""
+    cdef fc_conv_shape s = _conv_shape(p)
+    if dtype == np.float32:
+        return fc_conv2d_direct_efficiency_f32(&s)
+    return fc_conv2d_direct_efficiency_f64(&s)
+
+
+def conv2d_wgrad_efficiency(p, dtype):
+    """Fraction of the direct weight-gradient tiles that hold real channels."""
+    cdef fc_conv_shape s = _conv_shape(p)
+    if dtype == np.float32:
+        return fc_conv2d_wgrad_efficiency_f32(&s)
+    return fc_conv2d_wgrad_efficiency_f64(&s)

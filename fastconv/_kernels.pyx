@@ -9,6 +9,7 @@ wrappers in its own include file.
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 cimport numpy as cnp
+import numpy as np
 
 cnp.import_array()
 
@@ -21,6 +22,8 @@ cdef extern from "fastconv.h":
     int fc_get_num_threads()
     int fc_max_threads()
     int fc_have_openmp()
+    void fc_threads_init()
+    int fc_is_forked_child()
     ctypedef void (*fc_sgemm_fn)(char *, char *, int *, int *, int *, float *,
                                  float *, int *, float *, int *, float *,
                                  float *, int *) noexcept nogil
@@ -32,6 +35,7 @@ cdef extern from "fastconv.h":
     void fc_set_blas_threads_fn(fc_blas_threads_fn fn)
 
 fc_set_blas(<fc_sgemm_fn>sgemm, <fc_dgemm_fn>dgemm)
+fc_threads_init()
 
 
 def set_blas_threads_fn(size_t address):
@@ -69,6 +73,12 @@ def max_threads():
 
 def have_openmp():
     return bool(fc_have_openmp())
+
+
+def is_forked_child():
+    """Whether this process was forked from one that loaded fastconv (its
+    kernels then run on one thread)."""
+    return bool(fc_is_forked_child())
 
 
 include "_conv.pxi"

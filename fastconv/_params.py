@@ -257,8 +257,10 @@ def conv_padding(padding, kernel, dilation, stride):
     return ((ph, ph), (pw, pw))
 
 
-def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
-    """Validate a convolution's geometry; shapes are already known 4-D."""
+def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
+                input_name="x"):
+    """Validate a convolution's geometry; shapes are already known 4-D.
+    `input_name` is what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
     K, Cg, R, S = (int(v) for v in w_shape)
     stride = as_pair(stride, "stride", 1)
@@ -277,14 +279,14 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1):
         raise ValueError(f"weight: expected out_channels (weight.shape[0] = {K}) "
                          f"to be divisible by groups={groups}")
     if H < 1 or W < 1:
-        raise ValueError(f"x: expected non-empty spatial dimensions, got input "
+        raise ValueError(f"{input_name}: expected non-empty spatial dimensions, got input "
                          f"of shape {tuple(x_shape)}")
     pad = conv_padding(padding, (R, S), dilation, stride)
     eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
     padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
     if padded[0] < eff[0] or padded[1] < eff[1]:
         raise ValueError(
-            f"x: calculated padded input size per channel ({padded[0]} x "
+            f"{input_name}: calculated padded input size per channel ({padded[0]} x "
             f"{padded[1]}) is smaller than the dilated kernel ({eff[0]} x "
             f"{eff[1]}); the kernel can't be larger than the padded input")
     P = (padded[0] - eff[0]) // stride[0] + 1
@@ -346,7 +348,9 @@ def pool_output_size(size, k, s, p, d, ceil_mode):
 
 
 def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
-                ceil_mode=False):
+                ceil_mode=False, input_name="x"):
+    """Validate a pooling window over an N x C x H x W input; `input_name` is
+    what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
     kernel = as_pair(kernel_size, "kernel_size", 1)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
@@ -357,7 +361,7 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     dilation = as_pair(dilation, "dilation", 1)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     if H < 1 or W < 1:
-        raise ValueError(f"x: expected non-empty spatial dimensions, got input "
+        raise ValueError(f"{input_name}: expected non-empty spatial dimensions, got input "
                          f"of shape {tuple(x_shape)}")
     for k, p in zip(kernel, padding):
         if 2 * p > k:
@@ -366,7 +370,7 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if P < 1 or Q < 1:
-        raise ValueError(f"x: given input size {H} x {W}, the calculated output "
+        raise ValueError(f"{input_name}: given input size {H} x {W}, the calculated output "
                          f"size is {P} x {Q}, which is too small (kernel {kernel}, "
                          f"stride {stride}, padding {padding}, dilation {dilation})")
     # A dilated window can fall wholly into the padding; PyTorch then returns
@@ -379,7 +383,7 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         for o in range(min(out, -(-p // s))):
             start = o * s - p
             if not any(0 <= start + i * d < size for i in range(k)):
-                raise ValueError(f"x: the pooling window {o} along the {axis} "
+                raise ValueError(f"{input_name}: the pooling window {o} along the {axis} "
                                  f"(kernel {k}, stride {s}, padding {p}, dilation "
                                  f"{d}) lies entirely in the padding of an input "
                                  f"of size {size}")
@@ -518,7 +522,8 @@ def avg_pool_backward_inputs(grad_output, input_shape, kernel_size, stride,
     """(grad_output, params, count_include_pad, divisor_override, dtype)."""
     input_shape = shape_arg(input_shape, "input_shape")
     grad_output, dtype = pool_input(grad_output, "grad_output")
-    p = pool_params(input_shape, kernel_size, stride, padding, 1, ceil_mode)
+    p = pool_params(input_shape, kernel_size, stride, padding, 1, ceil_mode,
+                    input_name="input_shape")
     check_shape(grad_output, p.output_shape, "grad_output",
                 " (the forward output's shape)")
     return (grad_output, p, as_bool(count_include_pad, "count_include_pad"),
@@ -538,6 +543,10 @@ def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, ep
     training = as_bool(training, "training")
     momentum = as_fraction(momentum, "momentum")
     eps = as_positive_float(eps, "eps")
+    if training:   # updated in place: the caller's own arrays, before any conversion
+        for name, value in (("running_mean", running_mean), ("running_var", running_var)):
+            if value is not None:
+                running_stat_for_update(value, name, C)
     rm = channel_vector(running_mean, "running_mean", C, required=not training)
     rv = channel_vector(running_var, "running_var", C, required=not training)
     w = channel_vector(weight, "weight", C, required=False)
@@ -550,10 +559,6 @@ def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, ep
         if per_channel <= 1:
             raise ValueError(f"x: expected more than 1 value per channel when "
                              f"training, got input of shape {x.shape}")
-        if rm is not None:
-            rm = running_stat_for_update(rm, "running_mean", C)
-        if rv is not None:
-            rv = running_stat_for_update(rv, "running_var", C)
     else:
         rm, rv = contiguous(rm, dtype), contiguous(rv, dtype)
     return (contiguous(x, dtype), rm, rv, contiguous(w, dtype),

@@ -13,18 +13,67 @@ from . import reference
 def choose_algorithm(p, dtype, backward=False):
     """"direct" or "im2col" for `algorithm="auto"`, from the benchmark suite.
 
-    The direct micro-kernels put output columns in vector lanes: they win on
-    stride-1 layers with rows at least a vector wide and on depthwise layers,
-    where im2col's GEMM has a single row.  Narrow images, strided layers and
-    1x1 layers (a plain GEMM) go to im2col + BLAS, as does float64 and every
-    backward pass, whose direct form is not blocked for the cache."""
+    Forward (backward=False): the direct micro-kernels beat im2col + BLAS
+    wherever they fill their vector lanes: on float32 with AVX2 or AVX-512,
+    stride 1 (or 2 with AVX-512's permute loads), when at least 60% of the
+    lanes hold real outputs (the C side reports it for the walk it would
+    take: lanes along rows, along the padded-width plane, or along output
+    channels for small images) and each weight meets enough pixels to pay
+    for reordering the weights; depthwise layers always, since im2col's GEMM
+    there has a single row.  The rest goes to im2col.  float64 follows the
+    same rules where it has vector kernels (AVX-512, no stride-2 loads).
+
+    Weight gradient (backward=True): the direct kernels' product over pixels
+    wins once there are enough pixels to amortise each run's accumulator
+    traffic (a few hundred) and the channels fill at least half of its
+    tile; a single 7x7 or 14x14 image with megabytes of weights, or a layer
+    with one input channel, is a better BLAS problem."""
+    isa = _kernels.isa_active()
+    depthwise = p.groups == p.C and p.C > 1
+    # float64 has its direct kernels at AVX-512 only (and none depthwise)
+    vector = isa == "avx512" or (isa == "avx2" and dtype == np.float32)
+    if depthwise:
+        return "direct" if dtype == np.float32 else "im2col"
+    if not vector:
+        return "im2col"
     if backward:
+        enough = p.N * p.P * p.Q >= 256
+        filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
+        return "direct" if enough and filled else "im2col"
+    if p.stride[1] > 2 or (p.stride[1] == 2 and (isa != "avx512" or dtype != np.float32)):
+        return "im2col"
+    if p.N * p.P * p.Q < 128:
+        # Each weight meets fewer than 128 pixels: reordering the weights
+        # for the micro-kernels costs more than BLAS using them as they are.
+        return "im2col"
+    return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
+
+
+def choose_backward_input_algorithm(p, dtype):
+    """The input gradient of a stride-1 convolution is a stride-1
+    convolution of grad_output with the flipped weight, which the direct
+    kernels run as fast as the forward; strided ones scatter, which im2col's
+    col2im does better."""
+    if p.stride != (1, 1):
         return "im2col"
     if p.groups == p.C and p.C > 1:
         return "direct"
-    if dtype != np.float32 or p.stride[1] != 1 or p.R * p.S == 1:
+    flipped = _params.conv_params(
+        p.output_shape, (p.C, p.K // p.groups, p.R, p.S), 1,
+        ((p.dilation[0] * (p.R - 1) - p.padding[0][0],
+          p.dilation[0] * (p.R - 1) - p.padding[0][1]),
+         (p.dilation[1] * (p.S - 1) - p.padding[1][0],
+          p.dilation[1] * (p.S - 1) - p.padding[1][1])),
+        p.dilation, p.groups) if _flip_padding_ok(p) else None
+    if flipped is None:
         return "im2col"
-    return "direct" if p.Q >= 14 else "im2col"
+    return choose_algorithm(flipped, dtype)
+
+
+def _flip_padding_ok(p):
+    """The flipped convolution's padding is non-negative (padding no larger
+    than the dilated kernel's reach)."""
+    return all(p.dilation[a] * ((p.R, p.S)[a] - 1) >= max(p.padding[a]) for a in (0, 1))
 
 
 def _run_conv(x, weight, bias, p, algorithm, out, relu=False):
@@ -76,18 +125,24 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
 
     Takes the forward's arguments; returns (grad_input, grad_weight,
     grad_bias), shaped like x, weight and (K,), in the compute dtype.
-    grad_bias is grad_output summed over N, P and Q."""
+    grad_bias is grad_output summed over N, P and Q.  With "auto" the input
+    gradient (itself a convolution of grad_output) and the weight gradient
+    each take the algorithm that suits them."""
     algorithm = _params.algorithm_arg(algorithm)
     grad_output, x, weight, p, dtype = _params.conv_backward_inputs(
         grad_output, x, weight, stride, padding, dilation, groups)
     if algorithm == "reference":
         return reference.conv2d_backward_core(grad_output, x, weight, p)
-    if algorithm == "auto":
-        algorithm = choose_algorithm(p, dtype, backward=True)
     gx = np.empty(p.input_shape, dtype)
     gw = np.empty(p.weight_shape, dtype)
     gb = np.empty((p.K,), dtype)
-    _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
+    if algorithm == "auto":
+        for_input = choose_backward_input_algorithm(p, dtype)
+        for_weight = choose_algorithm(p, dtype, backward=True)
+        _kernels.conv2d_backward(p, for_input, grad_output, x, weight, gx, None, None)
+        _kernels.conv2d_backward(p, for_weight, grad_output, x, weight, None, gw, gb)
+    else:
+        _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
     return gx, gw, gb
 
 
@@ -98,8 +153,34 @@ def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
     w' = w * gamma / sqrt(var + eps);  b' = (b - mean) * gamma / sqrt(var + eps) + beta,
     computed in float64 and returned in the weight's dtype.  bias, bn_weight
     and bn_bias may be None (0, 1 and 0)."""
-    return reference.fuse_conv_bn(weight, bias, running_mean, running_var,
-                                  bn_weight, bn_bias, eps)
+    weight, bias, rm, rv, g, beta, eps = _params.fuse_inputs(
+        weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
+    return _fold(weight, bias, rm, rv, g, beta, eps,
+                 _params.float_dtype_of(weight.dtype, "weight"))
+
+
+def _fold(weight, bias, mean, var, gamma, beta, eps, dtype):
+    """fuse_conv_bn on validated arguments, returned in `dtype`: the same
+    bits as fastconv.reference.fuse_conv_bn_core.  The per-channel factors
+    are NumPy on K-vectors; the weight is scaled in one C pass (each value
+    rounded once from its float64 product), not by NumPy's three passes
+    over a float64 copy."""
+    K = weight.shape[0]
+    scale = _f64_or(gamma, K, 1.0) / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+    fused_bias = ((_f64_or(bias, K, 0.0) - np.asarray(mean, dtype=np.float64)) * scale
+                  + _f64_or(beta, K, 0.0))
+    w = np.ascontiguousarray(weight, dtype=dtype)
+    fused_weight = np.empty(w.shape, dtype)
+    if w.size:
+        _kernels.bn_fold_weight(K, w.size // K, w, scale, fused_weight)
+    return fused_weight, fused_bias.astype(dtype)
+
+
+def _f64_or(v, K, default):
+    """A length-K float64 vector; `default` everywhere when v is None."""
+    if v is None:
+        return np.full(K, default, dtype=np.float64)
+    return np.asarray(v, dtype=np.float64)
 
 
 def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
@@ -112,8 +193,10 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     algorithm = _params.algorithm_arg(algorithm)
     inputs = {"x": x, "weight": weight, "bias": bias}
     x_arr = _params.as_array(x, "x", 4)
-    fw, fb = fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight,
-                          bn_bias, eps)
+    w, b, rm, rv, g, beta, eps = _params.fuse_inputs(
+        weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
+    # Folded in float64 and rounded once, to the dtype the convolution runs in.
+    fw, fb = _fold(w, b, rm, rv, g, beta, eps, _params.compute_dtype(x_arr, w))
     x, fw, fb, p, dtype = _params.conv_inputs(x_arr, fw, fb, stride, padding,
                                               dilation, groups)
     out = _params.check_out(out, p.output_shape, dtype, inputs)

@@ -408,6 +408,19 @@ def batch_norm_backward(grad_output, x, weight=None, *, running_mean=None,
     return batch_norm_backward_core(grad_output, x, w, rm, rv, training, eps)
 
 
+def fuse_conv_bn_core(weight, bias, running_mean, running_var, bn_weight,
+                      bn_bias, eps, dtype):
+    """fuse_conv_bn on validated arguments, returned in `dtype`."""
+    K = weight.shape[0]
+    mean = np.asarray(running_mean, dtype=np.float64)
+    var = np.asarray(running_var, dtype=np.float64)
+    scale = _as_f64(bn_weight, K, 1.0) / np.sqrt(var + eps)
+    fused_weight = np.asarray(weight, dtype=np.float64) * scale[:, None, None, None]
+    fused_bias = (_as_f64(bias, K, 0.0) - mean) * scale + _as_f64(bn_bias, K, 0.0)
+    return (np.ascontiguousarray(fused_weight, dtype=dtype),
+            np.ascontiguousarray(fused_bias, dtype=dtype))
+
+
 def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
                  eps=1e-5):
     """(fused_weight, fused_bias) with conv(x, w', b') == batch_norm(conv(x, w, b))
@@ -418,13 +431,7 @@ def fuse_conv_bn(weight, bias, running_mean, running_var, bn_weight, bn_bias,
     weight, bias, rm, rv, g, beta, eps = _params.fuse_inputs(
         weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
     dtype = _params.float_dtype_of(weight.dtype, "weight")
-    K = weight.shape[0]
-    mean, var = np.asarray(rm, dtype=np.float64), np.asarray(rv, dtype=np.float64)
-    scale = _as_f64(g, K, 1.0) / np.sqrt(var + eps)
-    fused_weight = np.asarray(weight, dtype=np.float64) * scale[:, None, None, None]
-    fused_bias = (_as_f64(bias, K, 0.0) - mean) * scale + _as_f64(beta, K, 0.0)
-    return (np.ascontiguousarray(fused_weight, dtype=dtype),
-            np.ascontiguousarray(fused_bias, dtype=dtype))
+    return fuse_conv_bn_core(weight, bias, rm, rv, g, beta, eps, dtype)
 
 
 def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,

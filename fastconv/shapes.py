@@ -37,7 +37,8 @@ def conv2d_output_shape(input_shape, weight_shape, stride=1, padding=0,
     weight of `weight_shape` (K, C/groups, R, S); the arguments as conv2d's."""
     p = _params.conv_params(_shape4(input_shape, "input_shape"),
                             _shape4(weight_shape, "weight_shape"),
-                            stride, padding, dilation, groups)
+                            stride, padding, dilation, groups,
+                            input_name="input_shape")
     return p.output_shape
 
 
@@ -45,7 +46,8 @@ def pool2d_output_shape(input_shape, kernel_size, stride=None, padding=0,
                         dilation=1, ceil_mode=False):
     """(N, C, P, Q) of max_pool2d / avg_pool2d on `input_shape` (N, C, H, W)."""
     p = _params.pool_params(_shape4(input_shape, "input_shape"), kernel_size,
-                            stride, padding, dilation, ceil_mode)
+                            stride, padding, dilation, ceil_mode,
+                            input_name="input_shape")
     return p.output_shape
 
 
@@ -72,7 +74,8 @@ def conv2d_flops(input_shape, weight_shape, stride=1, padding=0, dilation=1,
     2 * N * K * P * Q * (C / groups) * R * S (the bias is not counted)."""
     p = _params.conv_params(_shape4(input_shape, "input_shape"),
                             _shape4(weight_shape, "weight_shape"),
-                            stride, padding, dilation, groups)
+                            stride, padding, dilation, groups,
+                            input_name="input_shape")
     return p.flops
 
 

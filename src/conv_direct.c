@@ -2,44 +2,116 @@
  * micro-kernel picked from the instruction-set level active at call time. */
 #include <stdlib.h>
 #include <string.h>
+#ifdef FASTCONV_OPENMP
+#include <omp.h>
+#endif
 
 #include "conv_internal.h"
 #include "conv_direct.h"
+#include "conv_wgrad.h"
+#include "conv_dw.h"
 
 static fc_direct_f32_kernel select_kernel_f32(int depthwise)
 {
     static const fc_direct_f32_kernel dense[] = {
-        {8, 4, 2, f32_conv_direct_4x2x8_generic},
-        {8, 4, 3, f32_conv_direct_4x3x8_avx2},
-        {16, 8, 3, f32_conv_direct_8x3x16_avx512},
+        {8, 4, 2, 0, f32_conv_direct_4x2x8_generic},
+        {8, 4, 3, 0, f32_conv_direct_4x3x8_avx2},
+        {16, 8, 3, 1, f32_conv_direct_8x3x16_avx512},
     };
     static const fc_direct_f32_kernel dw[] = {
-        {8, 1, 4, f32_conv_direct_1x4x8_generic},
-        {8, 1, 6, f32_conv_direct_1x6x8_avx2},
-        {16, 1, 8, f32_conv_direct_1x8x16_avx512},
+        {8, 1, 4, 0, f32_conv_direct_1x4x8_generic},
+        {8, 1, 6, 0, f32_conv_direct_1x6x8_avx2},
+        {16, 1, 8, 1, f32_conv_direct_1x8x16_avx512},
     };
     return depthwise ? dw[fc_isa_active()] : dense[fc_isa_active()];
 }
 
 static fc_direct_f64_kernel select_kernel_f64(int depthwise)
 {
-    static const fc_direct_f64_kernel generic = {8, 4, 2, f64_conv_direct_4x2x8_generic};
-    static const fc_direct_f64_kernel generic_dw = {8, 1, 4, f64_conv_direct_1x4x8_generic};
-    static const fc_direct_f64_kernel avx512 = {8, 8, 3, f64_conv_direct_8x3x8_avx512};
+    static const fc_direct_f64_kernel generic = {8, 4, 2, 0, f64_conv_direct_4x2x8_generic};
+    static const fc_direct_f64_kernel generic_dw = {8, 1, 4, 0, f64_conv_direct_1x4x8_generic};
+    static const fc_direct_f64_kernel avx512 = {8, 8, 3, 0, f64_conv_direct_8x3x8_avx512};
     if (depthwise)
         return generic_dw;
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
 }
 
+/* The weight-gradient kernel whose tile, rounded up over the layer's
+ * channels, computes the fewest zeros. */
+static double wgrad_fill(int64_t Cg, int64_t Kg, int cb, int kt)
+{
+    return (double)(Cg * Kg) /
+           (double)((Cg + cb - 1) / cb * cb * ((Kg + kt - 1) / kt * kt));
+}
+
+static fc_wgrad_f32_kernel select_wgrad_f32(int64_t Cg, int64_t Kg)
+{
+    static const fc_wgrad_f32_kernel generic = {4, 8, f32_conv_wgrad_4x8_generic};
+    static const fc_wgrad_f32_kernel avx2 = {6, 16, f32_conv_wgrad_6x16_avx2};
+    static const fc_wgrad_f32_kernel wide = {12, 32, f32_conv_wgrad_12x32_avx512};
+    static const fc_wgrad_f32_kernel narrow = {16, 16, f32_conv_wgrad_16x16_avx512};
+    switch (fc_isa_active()) {
+    case FC_ISA_AVX512:
+        return wgrad_fill(Cg, Kg, 16, 16) > wgrad_fill(Cg, Kg, 12, 32) + 0.1 ? narrow : wide;
+    case FC_ISA_AVX2:
+        return avx2;
+    default:
+        return generic;
+    }
+}
+
+static fc_wgrad_f64_kernel select_wgrad_f64(int64_t Cg, int64_t Kg)
+{
+    (void)Cg;
+    (void)Kg;
+    static const fc_wgrad_f64_kernel generic = {4, 8, f64_conv_wgrad_4x8_generic};
+    static const fc_wgrad_f64_kernel avx512 = {12, 16, f64_conv_wgrad_12x16_avx512};
+    return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;
+}
+
+/* The channels-last small-image kernel exists for float32 AVX-512 only. */
+static fc_nhwc_f32_fn select_nhwc_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_conv_direct_nhwc_6x64_avx512 : NULL;
+}
+
+static fc_nhwc_f64_fn select_nhwc_f64(void) { return NULL; }
+
+/* So do the depthwise 3x3 plane kernels. */
+static fc_dw3x3_f32_fn select_dw3x3_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_dwconv_3x3_avx512 : NULL;
+}
+
+static fc_dw3x3_wgrad_f32_fn select_dw3x3_wgrad_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_dwconv_wgrad_3x3_avx512 : NULL;
+}
+
+static fc_dw3x3_f64_fn select_dw3x3_f64(void) { return NULL; }
+static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
+
 #define T float
 #define FN(name) name##_f32
 #define KERNEL_T fc_direct_f32_kernel
+#define WGRAD_T fc_wgrad_f32_kernel
+#define NHWC_T fc_nhwc_f32_fn
+#define DW_T fc_dw3x3_f32_fn
+#define DW_WGRAD_T fc_dw3x3_wgrad_f32_fn
 #include "conv_direct_tmpl.h"
 #undef T
 #undef FN
 #undef KERNEL_T
+#undef WGRAD_T
+#undef NHWC_T
+#undef DW_T
+#undef DW_WGRAD_T
 
 #define T double
 #define FN(name) name##_f64
 #define KERNEL_T fc_direct_f64_kernel
+#define WGRAD_T fc_wgrad_f64_kernel
+#define NHWC_T fc_nhwc_f64_fn
+#define DW_T fc_dw3x3_f64_fn
+#define DW_WGRAD_T fc_dw3x3_wgrad_f64_fn
 #include "conv_direct_tmpl.h"

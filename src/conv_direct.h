@@ -13,15 +13,17 @@
 
 #include <stdint.h>
 
-#define FC_DIRECT_MAX_NV 8
+/* Input channels per cache block: 32 channels x (NV + R - 1) rows of a
+ * tile plus their weights stay well inside a 32-48 KB L1. */
+#define FC_DIRECT_CBLOCK 32
 
 typedef struct {
-    int64_t Cg, R, S;           /* input channels of the group, taps */
+    int64_t Cg, taps;           /* input channels of the group, R * S */
+    int64_t cblock;             /* input channels per cache block */
     int64_t cstride;            /* H * W: next input channel */
     int64_t sw;                 /* input columns between neighbouring lanes */
-    const int64_t *row_off;     /* [NV][R] offset of input row ih * W, or 0 */
-    const int64_t *col_off;     /* [S] input column of lane 0 for tap s */
-    const uint32_t *mask;       /* [NV][R][S] lanes whose input is in bounds */
+    const int64_t *off;         /* [taps][NV] input offset of lane 0 */
+    const uint32_t *mask;       /* [taps][NV] lanes whose input is in bounds */
     int64_t ystride;            /* P * Q: next output channel */
     int64_t yrow;               /* Q: next output row */
     int64_t nk, nrows;          /* channels and rows of this tile to store */
@@ -29,7 +31,7 @@ typedef struct {
     int relu;
 } fc_direct_tile;
 
-/* x: channel 0 of the image's group, wp: packed weights [Cg][R][S][KB],
+/* x: channel 0 of the image's group, wp: packed weights [taps][Cg][KB],
  * bias: KB values or NULL, y: first output of the tile. */
 typedef void (*fc_direct_f32_fn)(const fc_direct_tile *t, const float *x,
                                  const float *wp, const float *bias, float *y);
@@ -37,17 +39,52 @@ typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
                                  const double *wp, const double *bias,
                                  double *y);
 
+/* s2: the kernel loads stride-2 rows itself (VLOAD_S2), wanting one mask
+ * bit per input column rather than per lane. */
 typedef struct {
-    int lanes, kb, nv;
+    int lanes, kb, nv, s2;
     fc_direct_f32_fn fn;
 } fc_direct_f32_kernel;
 
 typedef struct {
-    int lanes, kb, nv;
+    int lanes, kb, nv, s2;
     fc_direct_f64_fn fn;
 } fc_direct_f64_kernel;
 
+/* The channels-last variant for small images: output channels in lanes.
+ * The input is copied zero-padded and channels-last, so every tap of every
+ * output pixel reads inside it.  A call accumulates, for NP output pixels
+ * (any positions: their padded-input pixels are listed) x KT output
+ * channels, one block of input channels under every tap into a
+ * channels-last output buffer; the driver then adds the bias, applies the
+ * ReLU and transposes into NCHW. */
+typedef struct {
+    int64_t cb, taps;           /* reduction: input channels x taps */
+    const int64_t *tapoff;      /* [taps] padded-input pixels from tap 0 */
+    const int64_t *pix;         /* [np] padded-input pixel of each output */
+    int64_t xs;                 /* floats per padded-input pixel */
+    int64_t ws;                 /* floats per packed-weight row (tap, c) */
+    int64_t wtap;               /* floats per packed-weight tap */
+    int64_t ldo;                /* floats per output-buffer pixel */
+    int np;                     /* pixels of this tile (the rest repeat) */
+    int accumulate;             /* add to the buffer (later channel blocks) */
+} fc_nhwc_tile;
+
+/* x: the image's padded copy at the block's first channel; wp: packed
+ * weights [taps][Cg][ws] at the block's first channel and the tile's first
+ * output channel; out: the tile's first pixel and channel in the buffer. */
+typedef void (*fc_nhwc_f32_fn)(const fc_nhwc_tile *t, const float *x,
+                               const float *wp, float *out);
+typedef void (*fc_nhwc_f64_fn)(const fc_nhwc_tile *t, const double *x,
+                               const double *wp, double *out);
+#define FC_NHWC_NP 6
+#define FC_NHWC_KT 64
+/* input channels per block: a block's weights (taps x 64 x 64) stay in L2 */
+#define FC_NHWC_CB 64
+
 /* The micro-kernels, named dtype_op_tile_isa. */
+void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *, const float *,
+                                      const float *, float *);
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *, const float *,
                                    const float *, const float *, float *);
 void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *, const float *,

@@ -1,6 +1,8 @@
-/* Plain-C direct-convolution micro-kernels (any CPU): the shared loop nest
- * over an 8-lane "vector" struct that the compiler may vectorise itself. */
+/* Plain-C convolution micro-kernels (any CPU), direct forward and weight
+ * gradient: the shared loop nests over an 8-lane "vector" struct that the
+ * compiler may vectorise itself. */
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 #define TARGET
 #define LANES 8
@@ -17,7 +19,11 @@
     static inline V V##_relu(V a)                                             \
     { for (int l = 0; l < LANES; l++) a.v[l] = a.v[l] < 0 ? (T)0 : a.v[l]; return a; } \
     static inline void V##_store(T *p, uint32_t m, V a)                       \
-    { for (int l = 0; l < LANES; l++) if ((m >> l) & 1) p[l] = a.v[l]; }
+    { for (int l = 0; l < LANES; l++) if ((m >> l) & 1) p[l] = a.v[l]; }     \
+    static inline V V##_loadu(const T *p)                                     \
+    { V r; for (int l = 0; l < LANES; l++) r.v[l] = p[l]; return r; }         \
+    static inline void V##_storeu(T *p, V a)                                  \
+    { for (int l = 0; l < LANES; l++) p[l] = a.v[l]; }
 
 GENERIC_VEC(float, vf32)
 GENERIC_VEC(double, vf64)
@@ -32,6 +38,8 @@ GENERIC_VEC(double, vf64)
 #define VADD(a, b) vf32_add((a), (b))
 #define VRELU(v) vf32_relu(v)
 #define VSTORE(p, m, v) vf32_store((p), (m), (v))
+#define VLOADU(p) vf32_loadu(p)
+#define VSTOREU(p, v) vf32_storeu((p), (v))
 
 #define KB 4
 #define NV 2
@@ -47,9 +55,18 @@ GENERIC_VEC(double, vf64)
 #undef KB
 #undef NV
 #undef KERNEL_NAME
+#define CB 4
+#define KV 1
+#define WGRAD_NAME f32_conv_wgrad_4x8_generic
+#include "conv_wgrad_kernel_tmpl.h"
+#undef CB
+#undef KV
+#undef WGRAD_NAME
 
 #undef T
 #undef VEC
+#undef VLOADU
+#undef VSTOREU
 #undef VZERO
 #undef VLOAD
 #undef VGATHER
@@ -69,6 +86,8 @@ GENERIC_VEC(double, vf64)
 #define VADD(a, b) vf64_add((a), (b))
 #define VRELU(v) vf64_relu(v)
 #define VSTORE(p, m, v) vf64_store((p), (m), (v))
+#define VLOADU(p) vf64_loadu(p)
+#define VSTOREU(p, v) vf64_storeu((p), (v))
 
 #define KB 4
 #define NV 2
@@ -81,3 +100,10 @@ GENERIC_VEC(double, vf64)
 #define NV 4
 #define KERNEL_NAME f64_conv_direct_1x4x8_generic
 #include "conv_direct_kernel_tmpl.h"
+#undef KB
+#undef NV
+#undef KERNEL_NAME
+#define CB 4
+#define KV 1
+#define WGRAD_NAME f64_conv_wgrad_4x8_generic
+#include "conv_wgrad_kernel_tmpl.h"

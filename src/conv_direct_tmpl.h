@@ -5,126 +5,536 @@
  * Included by conv_direct.c with T, FN(name) and KERNEL_T (the kernel
  * record type) defined, and FN(select_kernel)(depthwise) available. */
 
-/* Weights of group g as [K/G blocks of kb][Cg][R][S][kb], zero-padded past
- * K/G so the micro-kernel never tests the channel count. */
+/* Weights of group g as [K/G blocks of kb][R*S taps][Cg][kb], zero-padded
+ * past K/G so the micro-kernel never tests the channel count.  For layers
+ * with megabytes of weights the repacking costs as much as the convolution
+ * itself, so it is split over threads by block, and reads each block's kb
+ * weight rows in order while its writes stay in the block (in L2). */
 static void FN(pack_weights)(const fc_conv_shape *s, int kb, const T *w,
                              T *wp)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t taps = s->R * s->S, nkb = (Kg + kb - 1) / kb;
-    for (int64_t g = 0; g < G; g++)
-        for (int64_t b = 0; b < nkb; b++) {
-            T *dst = wp + (g * nkb + b) * Cg * taps * kb;
-            for (int64_t c = 0; c < Cg; c++)
-                for (int64_t t = 0; t < taps; t++)
-                    for (int64_t k = 0; k < kb; k++) {
-                        const int64_t kk = b * kb + k;
-                        dst[(c * taps + t) * kb + k] = kk < Kg ?
-                            w[((g * Kg + kk) * Cg + c) * taps + t] : (T)0;
-                    }
-        }
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+    for (int64_t gb = 0; gb < G * nkb; gb++) {
+        const int64_t g = gb / nkb, b = gb % nkb;
+        const int64_t nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+        const T *src = w + (g * Kg + b * kb) * Cg * taps;
+        T *dst = wp + gb * Cg * taps * kb;
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t t = 0; t < taps; t++) {
+                T *d = dst + (t * Cg + c) * kb;
+                for (int64_t k = 0; k < nk; k++)
+                    d[k] = src[(k * Cg + c) * taps + t];
+                for (int64_t k = nk; k < kb; k++)
+                    d[k] = 0;
+            }
+    }
 }
 
-/* Offsets and lane masks of the tile whose top-left output is (oh0, ow0). */
-static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv,
+/* Input offsets and lane masks, per tap and row, of the tile whose top-left
+ * output is (oh0, ow0).  Rows outside the image get an empty mask (and
+ * offset 0), so their loads read nothing. */
+static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv, int s2,
                            int64_t oh0, int64_t ow0, fc_direct_tile *t,
-                           int64_t *row_off, int64_t *col_off, uint32_t *mask)
+                           int64_t *off, uint32_t *mask)
 {
     const int64_t R = s->R, S = s->S;
-    uint32_t colmask[S > 0 ? S : 1];
     for (int64_t ks = 0; ks < S; ks++) {
         const int64_t iw0 = ow0 * s->sw - s->pl + ks * s->dw;
-        uint32_t m = 0;
+        uint32_t colmask = 0;
         for (int l = 0; l < lanes; l++) {
             const int64_t iw = iw0 + l * s->sw;
             if (ow0 + l < s->Q && iw >= 0 && iw < s->W)
-                m |= (uint32_t)1 << l;
+                colmask |= (uint32_t)1 << (s2 ? 2 * l : l);
         }
-        col_off[ks] = iw0;
-        colmask[ks] = m;
+        for (int64_t r = 0; r < R; r++)
+            for (int j = 0; j < nv; j++) {
+                const int64_t ih = (oh0 + j) * s->sh - s->pt + r * s->dh;
+                const int valid = oh0 + j < s->P && ih >= 0 && ih < s->H;
+                const int64_t i = (r * S + ks) * nv + j;
+                off[i] = valid ? ih * s->W + iw0 : 0;
+                mask[i] = valid ? colmask : 0;
+            }
     }
-    for (int j = 0; j < nv; j++)
-        for (int64_t r = 0; r < R; r++) {
-            const int64_t ih = (oh0 + j) * s->sh - s->pt + r * s->dh;
-            const int valid = oh0 + j < s->P && ih >= 0 && ih < s->H;
-            row_off[j * R + r] = valid ? ih * s->W : 0;
-            for (int64_t ks = 0; ks < S; ks++)
-                mask[(j * R + r) * S + ks] = valid ? colmask[ks] : 0;
-        }
     t->nrows = s->P - oh0 < nv ? s->P - oh0 : nv;
     t->store_mask = 0;
     for (int l = 0; l < lanes && ow0 + l < s->Q; l++)
         t->store_mask |= (uint32_t)1 << l;
 }
 
-int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
-                         const T *bias, int relu, T *y)
+/* One input channel per group and few outputs from it: the depthwise
+ * micro-kernel (one channel, more rows).  With many outputs per input
+ * channel (LeNet's first layer), the dense kernel's channel block wins. */
+static int FN(is_depthwise)(const fc_conv_shape *s)
+{
+    return s->C / s->groups == 1 && s->K / s->groups < 4;
+}
+
+/* Extent of the zero-padded input plane that every tap of every output
+ * pixel reads inside: the image at (pt, pl), padding past it as needed. */
+static void FN(padded_extent)(const fc_conv_shape *s, int64_t *Hp, int64_t *Wp)
+{
+    const int64_t reach_h = (s->P - 1) * s->sh + (s->R - 1) * s->dh + 1;
+    const int64_t reach_w = (s->Q - 1) * s->sw + (s->S - 1) * s->dw + 1;
+    *Hp = s->H + s->pt > reach_h ? s->H + s->pt : reach_h;
+    *Wp = s->W + s->pl > reach_w ? s->W + s->pl : reach_w;
+}
+
+/* Images n0 .. n0 + nn of x, zero-padded to Hp x Wp and channels-last with
+ * xs floats per pixel, each group's Cg channels at g * Cgp (the rest zero).
+ * Called from inside a parallel region: rows are shared out. */
+static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
+                                  int64_t n0, int64_t nn, int64_t Cgp,
+                                  int64_t Hp, int64_t Wp, int64_t xs, T *xp)
+{
+    const int64_t G = s->groups, Cg = s->C / G, H = s->H, W = s->W;
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < nn * Hp; row++) {
+        const int64_t n = row / Hp, ih = row % Hp - s->pt;
+        T *dst = xp + row * Wp * xs;
+        memset(dst, 0, (size_t)(Wp * xs) * sizeof(T));
+        if (ih < 0 || ih >= H)
+            continue;
+        dst += s->pl * xs;
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t c = 0; c < Cg; c++) {
+                const T *src = x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W;
+                for (int64_t iw = 0; iw < W; iw++)
+                    dst[iw * xs + g * Cgp + c] = src[iw];
+            }
+    }
+}
+
+/* Packed weights and bias of one call, and the micro-kernel they suit. */
+typedef struct {
+    KERNEL_T ker;
+    int64_t nkb;     /* channel blocks per group */
+    const T *wp;     /* [G][nkb][taps][Cg][kb] */
+    const T *bp;     /* [G][nkb][kb] or NULL */
+} FN(direct_plan);
+
+/* Work items are (image, tile, group, channel block).  Which of tile and
+ * block varies fastest decides what stays in cache between consecutive
+ * micro-kernel calls: the input tile (blocks fastest) or the block's packed
+ * weights (tiles fastest).  Layers whose weights outweigh an image's input
+ * (deep, narrow layers: 512 channels at 7x7 or 14x14) stream megabytes of
+ * weights from L3 per tile in the first order, so they take the second. */
+static int FN(weights_outer)(const fc_conv_shape *s)
+{
+    return s->K * s->R * s->S > s->H * s->W;
+}
+
+static inline void FN(decode_item)(int64_t it, int weights_outer, int64_t nkb,
+                                   int64_t G, int64_t ntiles, int64_t *b,
+                                   int64_t *g, int64_t *tile, int64_t *n)
+{
+    if (weights_outer) {
+        *tile = it % ntiles;
+        *b = it / ntiles % nkb;
+        *g = it / (ntiles * nkb) % G;
+        *n = it / (ntiles * nkb * G);
+    } else {
+        *b = it % nkb;
+        *g = it / nkb % G;
+        *tile = it / (nkb * G) % ntiles;
+        *n = it / (nkb * G * ntiles);
+    }
+}
+
+/* The row-tiled walk over the output: tiles of NV rows x LANES columns,
+ * lanes along each output row, offsets and masks per tile.
+ *
+ * Work items that write disjoint outputs are handed out guided rather than
+ * static: on a shared two-core machine one thread is often descheduled, and
+ * a static split then makes the whole call wait for it. */
+static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
+                           const T *x, int relu, T *y)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q;
-    const KERNEL_T ker = FN(select_kernel)(Cg == 1);
-    const int kb = ker.kb, nv = ker.nv, lanes = ker.lanes;
-    const int64_t nkb = (Kg + kb - 1) / kb;
+    const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
+    const int s2 = pl->ker.s2 && s->sw == 2;
+    const int64_t nkb = pl->nkb;
     const int64_t nrt = (P + nv - 1) / nv, nct = (Q + lanes - 1) / lanes;
     const int64_t items = s->N * G * nrt * nct * nkb;
-    const int nt = fc_get_num_threads();
-    T *wp, *bp;
+    const int weights_outer = FN(weights_outer)(s);
     int err = 0;
 
-    if (items == 0)
-        return 0;
-    wp = (T *)malloc((size_t)(G * nkb * Cg * R * S * kb) * sizeof(T));
-    bp = (T *)calloc((size_t)(G * nkb * kb), sizeof(T));
-    if (wp == NULL || bp == NULL) {
-        free(wp);
-        free(bp);
-        return FC_ENOMEM;
-    }
-    FN(pack_weights)(s, kb, w, wp);
-    if (bias)
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t k = 0; k < Kg; k++)
-                bp[g * nkb * kb + k] = bias[g * Kg + k];
-
-    /* Channel blocks vary fastest: the input tile they share stays in cache. */
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel num_threads(fc_get_num_threads())
     {
-        int64_t *row_off = (int64_t *)malloc(sizeof(int64_t) * (nv * R + S));
+        int64_t *off = (int64_t *)malloc(sizeof(int64_t) * nv * R * S);
         uint32_t *mask = (uint32_t *)malloc(sizeof(uint32_t) * nv * R * S);
         fc_direct_tile t;
         int64_t last_tile = -1;
-        const int ok = row_off != NULL && mask != NULL;
+        const int ok = off != NULL && mask != NULL;
         if (!ok) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-        t.Cg = Cg; t.R = R; t.S = S;
+        t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
         t.cstride = s->H * s->W; t.sw = s->sw;
-        t.row_off = row_off; t.col_off = row_off + nv * R; t.mask = mask;
+        t.off = off; t.mask = mask;
         t.ystride = P * Q; t.yrow = Q; t.relu = relu;
-#pragma omp for schedule(static)
+#pragma omp for schedule(guided)
         for (int64_t it = 0; it < items; it++) {
             if (!ok)
                 continue;
-            const int64_t b = it % nkb, tile = it / nkb;
-            const int64_t ct = tile % nct, rt = tile / nct % nrt;
-            const int64_t g = tile / (nct * nrt) % G, n = tile / (nct * nrt * G);
+            int64_t b, g, tile, n;
+            FN(decode_item)(it, weights_outer, nkb, G, nrt * nct, &b, &g, &tile, &n);
+            const int64_t ct = tile % nct, rt = tile / nct;
             const int64_t oh0 = rt * nv, ow0 = ct * lanes;
-            if (tile != last_tile) {
-                FN(tile_masks)(s, lanes, nv, oh0, ow0, &t, row_off,
-                               row_off + nv * R, mask);
-                last_tile = tile;
+            if (n * nrt * nct + tile != last_tile) {
+                FN(tile_masks)(s, lanes, nv, s2, oh0, ow0, &t, off, mask);
+                last_tile = n * nrt * nct + tile;
             }
             t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-            ker.fn(&t, x + (n * s->C + g * Cg) * s->H * s->W,
-                   wp + (g * nkb + b) * Cg * R * S * kb,
-                   bias ? bp + (g * nkb + b) * kb : NULL,
-                   y + ((n * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
+            pl->ker.fn(&t, x + (n * s->C + g * Cg) * s->H * s->W,
+                       pl->wp + (g * nkb + b) * Cg * R * S * kb,
+                       pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
+                       y + ((n * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
         }
-        free(row_off);
+        free(off);
         free(mask);
     }
-    free(wp);
+    return err;
+}
+
+/* Geometry of the flat walk (stride 1 only).  The input is copied with its
+ * padding into planes Wp = Q + dw (S - 1) wide; output pixel (oh, ow) then
+ * reads plane offset oh Wp + ow + r dh Wp + s dw, linear in o = oh Wp + ow.
+ * Lanes run over o, across row ends, and the Wp - Q columns past each row's
+ * end are computed and dropped.  Narrow images fill their vectors this way
+ * (a 7-wide image uses 7 of every 9 lanes instead of 7 of 16). */
+typedef struct {
+    int64_t Hp, Wp;      /* padded plane */
+    int64_t L;           /* output positions P * Wp, rounded up to tiles */
+    int64_t cs;          /* channel stride of the padded copy */
+    int64_t ntile;       /* tiles of NV vectors */
+} FN(flat_geometry);
+
+static FN(flat_geometry) FN(flat_plan)(const fc_conv_shape *s, int nv,
+                                       int lanes)
+{
+    FN(flat_geometry) f;
+    const int64_t span = (int64_t)nv * lanes;
+    f.Hp = s->P + s->dh * (s->R - 1);
+    f.Wp = s->Q + s->dw * (s->S - 1);
+    f.ntile = (s->P * f.Wp + span - 1) / span;
+    f.L = f.ntile * span;
+    /* every lane of every tile reads inside its channel's copy */
+    f.cs = f.L + s->dh * (s->R - 1) * f.Wp + s->dw * (s->S - 1);
+    return f;
+}
+
+/* Fraction of the computed lanes that are real outputs, walking by rows
+ * (tiles of nv rows x lanes columns) or flat (tiles of nv x lanes
+ * positions of the padded-width grid). */
+static double FN(rows_efficiency)(const fc_conv_shape *s, int nv, int lanes)
+{
+    const int64_t nrt = (s->P + nv - 1) / nv, nct = (s->Q + lanes - 1) / lanes;
+    return (double)(s->P * s->Q) / (double)(nrt * nv * nct * lanes);
+}
+
+static int FN(flat_possible)(const fc_conv_shape *s)
+{
+    const int64_t pb = s->P + s->dh * (s->R - 1) - s->H - s->pt;
+    const int64_t pr = s->Q + s->dw * (s->S - 1) - s->W - s->pl;
+    return s->sh == 1 && s->sw == 1 && s->pt >= 0 && s->pl >= 0 && pb >= 0 && pr >= 0;
+}
+
+static double FN(flat_efficiency)(const fc_conv_shape *s, int nv, int lanes)
+{
+    return (double)(s->P * s->Q) / (double)FN(flat_plan)(s, nv, lanes).L;
+}
+
+/* Whether the flat walk fills more lanes than the row walk, by a margin
+ * that pays for its two copies. */
+static int FN(use_flat)(const fc_conv_shape *s, int nv, int lanes)
+{
+    return FN(flat_possible)(s) &&
+           FN(flat_efficiency)(s, nv, lanes) > FN(rows_efficiency)(s, nv, lanes) + 0.05;
+}
+
+/* The lane efficiency of the row or flat walk, output-channel blocks
+ * included. */
+static double FN(lanes_efficiency)(const fc_conv_shape *s, KERNEL_T ker)
+{
+    const int64_t Kg = s->K / s->groups;
+    const double kfill = (double)Kg / (double)((Kg + ker.kb - 1) / ker.kb * ker.kb);
+    return kfill * (FN(use_flat)(s, ker.nv, ker.lanes)
+                    ? FN(flat_efficiency)(s, ker.nv, ker.lanes)
+                    : FN(rows_efficiency)(s, ker.nv, ker.lanes));
+}
+
+static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
+                           const T *x, int relu, T *y)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q, H = s->H, W = s->W;
+    const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
+    const int64_t nkb = pl->nkb;
+    const FN(flat_geometry) f = FN(flat_plan)(s, nv, lanes);
+    const int nt = fc_get_num_threads();
+    /* images per pass: copies of a few MB, at least one image */
+    const int64_t per_image = (s->C * f.cs + s->K * f.L) * (int64_t)sizeof(T);
+    const int weights_outer = FN(weights_outer)(s);
+    int64_t nb = ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
+    int64_t *off;
+    uint32_t *mask;
+    T *xp, *yp;
+    int err = 0;
+
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
+    xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
+    yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
+    off = (int64_t *)malloc(sizeof(int64_t) * nv * R * S);
+    mask = (uint32_t *)malloc(sizeof(uint32_t) * nv * R * S);
+    if (!xp || !yp || !off || !mask) {
+        free(off); free(mask);
+        return FC_ENOMEM;
+    }
+    for (int64_t r = 0; r < R; r++)
+        for (int64_t ks = 0; ks < S; ks++)
+            for (int j = 0; j < nv; j++) {
+                off[(r * S + ks) * nv + j] = j * lanes + r * s->dh * f.Wp + ks * s->dw;
+                mask[(r * S + ks) * nv + j] = lanes == 32 ? 0xffffffffu : ((uint32_t)1 << lanes) - 1;
+            }
+
+    for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * f.ntile * G * nkb;
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t nc = 0; nc < nn * s->C; nc++) {
+            const T *src = x + (n0 * s->C + nc) * H * W;
+            T *dst = xp + nc * f.cs;
+            memset(dst, 0, (size_t)f.cs * sizeof(T));
+            for (int64_t ih = 0; ih < H; ih++)
+                memcpy(dst + (ih + s->pt) * f.Wp + s->pl, src + ih * W,
+                       (size_t)W * sizeof(T));
+        }
+#pragma omp parallel num_threads(nt)
+        {
+            fc_direct_tile t;
+            t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
+            t.cstride = f.cs; t.sw = 1; t.off = off; t.mask = mask;
+            t.ystride = f.L; t.yrow = lanes; t.relu = relu;
+            t.nrows = nv; t.store_mask = mask[0];
+#pragma omp for schedule(guided)
+            for (int64_t it = 0; it < items; it++) {
+                int64_t b, g, tile, n;
+                FN(decode_item)(it, weights_outer, nkb, G, f.ntile, &b, &g, &tile, &n);
+                const int64_t o0 = tile * nv * lanes;
+                t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+                pl->ker.fn(&t, xp + (n * s->C + g * Cg) * f.cs + o0,
+                           pl->wp + (g * nkb + b) * Cg * R * S * kb,
+                           pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
+                           yp + (n * s->K + g * Kg + b * kb) * f.L + o0);
+            }
+        }
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t nk = 0; nk < nn * s->K; nk++) {
+            const T *src = yp + nk * f.L;
+            T *dst = y + (n0 * s->K + nk) * P * Q;
+            for (int64_t oh = 0; oh < P; oh++)
+                memcpy(dst + oh * Q, src + oh * f.Wp, (size_t)Q * sizeof(T));
+        }
+    }
+    free(off); free(mask);
+    return err;
+}
+
+/* Fraction of useful lanes of the channels-last walk (FC_NHWC_NP pixels x
+ * FC_NHWC_KT channels per tile), or 0 where it does not exist. */
+static double FN(nhwc_efficiency)(const fc_conv_shape *s)
+{
+    const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
+    if (FN(select_nhwc)() == NULL || FN(is_depthwise)(s))
+        return 0;
+    return (double)PQ / (double)((PQ + FC_NHWC_NP - 1) / FC_NHWC_NP * FC_NHWC_NP) *
+           (double)Kg / (double)((Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT);
+}
+
+/* The channels-last walk (conv_direct.h): a few images at a time are
+ * copied padded and channels-last, weights as [group][tap][Cg][Kg rounded
+ * up to KT].  Items are (image, group, channel block, run of pixel tiles);
+ * within an item, input-channel blocks run outside the tiles so that the
+ * block's weights stay in L2 across the run.  The output is accumulated
+ * channels-last, then biased, rectified and transposed into NCHW. */
+static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
+                           const T *bias, int relu, T *y)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    const int64_t taps = s->R * s->S, PQ = s->P * s->Q;
+    const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
+    const int64_t ldo = G * Kgp;
+    const int64_t nkb = Kgp / FC_NHWC_KT, ntiles = (PQ + FC_NHWC_NP - 1) / FC_NHWC_NP;
+    const NHWC_T fn = FN(select_nhwc)();
+    const int nt = fc_get_num_threads();
+    int64_t Hp, Wp, nb, runs, *pix, *tapoff;
+    T *xp, *wt, *ob;
+
+    FN(padded_extent)(s, &Hp, &Wp);
+    nb = ((int64_t)16 << 20) / ((Hp * Wp * s->C + PQ * ldo) * (int64_t)sizeof(T));
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
+    /* enough runs per image for the threads, none shorter than 8 tiles */
+    runs = (4 * nt + nb * G * nkb - 1) / (nb * G * nkb);
+    if (runs > (ntiles + 7) / 8) runs = (ntiles + 7) / 8;
+    if (runs < 1) runs = 1;
+    xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
+    ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
+    wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
+    pix = (int64_t *)malloc(sizeof(int64_t) * (PQ + taps));
+    if (xp == NULL || ob == NULL || wt == NULL || pix == NULL) {
+        free(pix);
+        return FC_ENOMEM;
+    }
+    tapoff = pix + PQ;
+    for (int64_t o = 0; o < PQ; o++)
+        pix[o] = o / s->Q * s->sh * Wp + o % s->Q * s->sw;
+    for (int64_t t = 0; t < taps; t++)
+        tapoff[t] = t / s->S * s->dh * Wp + t % s->S * s->dw;
+    /* Transposed 16 output channels at a time: the reads walk 16 weight
+     * rows together and each write fills a cache line. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t gk = 0; gk < G * (Kgp / 16); gk++) {
+        const int64_t g = gk / (Kgp / 16), k0 = gk % (Kgp / 16) * 16;
+        for (int64_t c = 0; c < Cg; c++)
+            for (int64_t t = 0; t < taps; t++) {
+                T *dst = wt + ((g * taps + t) * Cg + c) * Kgp + k0;
+                for (int64_t k = k0; k < k0 + 16; k++)
+                    dst[k - k0] = k < Kg ? w[((g * Kg + k) * Cg + c) * taps + t] : (T)0;
+            }
+    }
+
+    for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * G * nkb * runs;
+#pragma omp parallel num_threads(nt)
+        {
+            fc_nhwc_tile t;
+            FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
+            t.taps = taps; t.tapoff = tapoff; t.xs = s->C;
+            t.ws = Kgp; t.wtap = Cg * Kgp; t.ldo = ldo;
+#pragma omp for schedule(guided)
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t run = it % runs, b = it / runs % nkb;
+                const int64_t g = it / (runs * nkb) % G, n = it / (runs * nkb * G);
+                const int64_t t_lo = ntiles * run / runs, t_hi = ntiles * (run + 1) / runs;
+                for (int64_t c0 = 0; c0 < Cg; c0 += FC_NHWC_CB) {
+                    t.cb = Cg - c0 < FC_NHWC_CB ? Cg - c0 : FC_NHWC_CB;
+                    t.accumulate = c0 > 0;
+                    for (int64_t tile = t_lo; tile < t_hi; tile++) {
+                        const int64_t o0 = tile * FC_NHWC_NP;
+                        t.pix = pix + o0;
+                        t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
+                        fn(&t, xp + n * Hp * Wp * s->C + g * Cg + c0,
+                           wt + (g * taps * Cg + c0) * Kgp + b * FC_NHWC_KT,
+                           ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
+                    }
+                }
+            }
+#pragma omp for schedule(static)
+            for (int64_t nk = 0; nk < nn * s->K; nk++) {
+                const int64_t n = nk / s->K, k = nk % s->K;
+                const T *src = ob + n * PQ * ldo + k / Kg * Kgp + k % Kg;
+                const T b = bias ? bias[k] : (T)0;
+                T *dst = y + ((n0 + n) * s->K + k) * PQ;
+                for (int64_t o = 0; o < PQ; o++) {
+                    const T v = src[o * ldo] + b;
+                    dst[o] = relu && v < 0 ? (T)0 : v;
+                }
+            }
+        }
+    }
+    free(pix);
+    return 0;
+}
+
+/* Whether the channels-last walk fills clearly more lanes than the others
+ * (it pays for a reordered copy of the input and weights). */
+static int FN(use_nhwc)(const fc_conv_shape *s)
+{
+    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
+    return FN(nhwc_efficiency)(s) > FN(lanes_efficiency)(s, ker) + 0.1;
+}
+
+/* The lane efficiency the direct algorithm will run at (for "auto"). */
+double FN(fc_conv2d_direct_efficiency)(const fc_conv_shape *s)
+{
+    const KERNEL_T ker = FN(select_kernel)(FN(is_depthwise)(s));
+    const double lanes = FN(lanes_efficiency)(s, ker), nhwc = FN(nhwc_efficiency)(s);
+    return nhwc > lanes + 0.1 ? nhwc : lanes;
+}
+
+/* Whether a depthwise plane kernel applies (conv_dw.h): one input channel
+ * per group, 3x3, stride 1; row dilation 1 for the forward. */
+static int FN(dw3x3_shape)(const fc_conv_shape *s)
+{
+    return s->C / s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
+           s->sw == 1;
+}
+
+static fc_dw_plane FN(dw_plane)(const fc_conv_shape *s, int relu)
+{
+    fc_dw_plane p;
+    p.H = s->H; p.W = s->W; p.P = s->P; p.Q = s->Q;
+    p.pt = s->pt; p.pl = s->pl; p.dh = s->dh; p.dw = s->dw;
+    p.relu = relu;
+    return p;
+}
+
+/* Depthwise forward, a plane per item. */
+static void FN(direct_dw3x3)(const fc_conv_shape *s, const T *x, const T *w,
+                             const T *bias, int relu, T *y)
+{
+    const int64_t Kg = s->K / s->groups, HW = s->H * s->W, PQ = s->P * s->Q;
+    const fc_dw_plane p = FN(dw_plane)(s, relu);
+    const DW_T fn = FN(select_dw3x3)();
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(guided)
+    for (int64_t nk = 0; nk < s->N * s->K; nk++) {
+        const int64_t n = nk / s->K, k = nk % s->K;
+        fn(&p, x + (n * s->C + k / Kg) * HW, w + k * 9, bias ? bias[k] : (T)0,
+           y + nk * PQ);
+    }
+}
+
+int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
+                         const T *bias, int relu, T *y)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    FN(direct_plan) pl;
+    T *wp, *bp;
+    int err;
+
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0)
+        return 0;
+    if (FN(use_nhwc)(s))
+        return FN(direct_nhwc)(s, x, w, bias, relu, y);
+    if (FN(dw3x3_shape)(s) && s->dh == 1 && FN(select_dw3x3)() != NULL) {
+        FN(direct_dw3x3)(s, x, w, bias, relu, y);
+        return 0;
+    }
+    pl.ker = FN(select_kernel)(FN(is_depthwise)(s));
+    pl.nkb = (Kg + pl.ker.kb - 1) / pl.ker.kb;
+    wp = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * pl.nkb * Cg * s->R * s->S *
+                                                  pl.ker.kb) * sizeof(T));
+    bp = bias ? (T *)calloc((size_t)(G * pl.nkb * pl.ker.kb), sizeof(T)) : NULL;
+    if (wp == NULL || (bias && bp == NULL)) {
+        free(bp);
+        return FC_ENOMEM;
+    }
+    FN(pack_weights)(s, pl.ker.kb, w, wp);
+    if (bias)
+        for (int64_t g = 0; g < G; g++)
+            for (int64_t k = 0; k < Kg; k++)
+                bp[g * pl.nkb * pl.ker.kb + k] = bias[g * Kg + k];
+    pl.wp = wp;
+    pl.bp = bp;
+    err = FN(use_flat)(s, pl.ker.nv, pl.ker.lanes) ? FN(direct_flat)(s, &pl, x, relu, y)
+                                        : FN(direct_rows)(s, &pl, x, relu, y);
     free(bp);
     return err;
 }
@@ -190,42 +600,192 @@ static void FN(grad_input_gather)(const fc_conv_shape *s, const T *gy,
     }
 }
 
-/* Weight gradient by direct correlation of the input with the output
- * gradient; threads own disjoint output channels, so no reduction races. */
-static void FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
-                            T *gw)
+/* Weight gradient of a depthwise layer (one input channel per group):
+ * per output channel and tap, a dot product of grad_output rows with input
+ * rows, which the compiler vectorises along the row.  Threads own disjoint
+ * output channels. */
+static void FN(grad_weight_depthwise)(const fc_conv_shape *s, const T *gy,
+                                      const T *x, T *gw)
+{
+    const int64_t Kg = s->K / s->groups, R = s->R, S = s->S;
+    const int64_t P = s->P, Q = s->Q, H = s->H, W = s->W, sw = s->sw;
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+    for (int64_t k = 0; k < s->K; k++) {
+        const int64_t c = k / Kg;   /* the group's one input channel */
+        for (int64_t r = 0; r < R; r++)
+            for (int64_t ks = 0; ks < S; ks++) {
+                const int64_t off = ks * s->dw - s->pl;
+                int64_t q_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+                int64_t q_hi = off >= W ? 0 : (W - 1 - off) / sw + 1;
+                T acc = 0;
+                if (q_hi > Q) q_hi = Q;
+                for (int64_t n = 0; n < s->N; n++)
+                    for (int64_t p = 0; p < P; p++) {
+                        const int64_t ih = p * s->sh - s->pt + r * s->dh;
+                        if (ih < 0 || ih >= H)
+                            continue;
+                        const T *g = gy + ((n * s->K + k) * P + p) * Q;
+                        const T *xr = x + ((n * s->C + c) * H + ih) * W + off;
+                        for (int64_t q = q_lo; q < q_hi; q++)
+                            acc += g[q] * xr[q * sw];
+                    }
+                gw[(k * R + r) * S + ks] = acc;
+            }
+    }
+}
+
+/* Output pixels per micro-kernel run: their grad_output rows for one block
+ * of output channels (128 x 32 floats) stay in L1 across input blocks. */
+#define FC_WGRAD_PIXELS 128
+
+/* Weight gradient by the channels-last micro-kernels (conv_wgrad.h).
+ * Images are laid out a few at a time: the input zero-padded and
+ * channels-last, grad_output channels-last, each group's channels padded to
+ * whole kernel blocks with zeros.  Work items are (image, pixel run, share of
+ * output-channel blocks); each thread sums into its own copy of gw, and the
+ * copies are added in thread order (the same bits every run at a fixed
+ * thread count). */
+static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
+                           T *gw)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q, H = s->H, W = s->W;
-    const int64_t sw = s->sw;
-#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
-    for (int64_t kk = 0; kk < s->K; kk++) {
-        const int64_t g = kk / Kg;
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t ks = 0; ks < S; ks++) {
-                    /* output columns whose input column is inside the image */
-                    const int64_t off = ks * s->dw - s->pl;
-                    int64_t q_lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
-                    int64_t q_hi = off >= W ? 0 : (W - 1 - off) / sw + 1;
-                    if (q_hi > Q) q_hi = Q;
-                    T acc = 0;
-                    for (int64_t n = 0; n < s->N; n++) {
-                        const T *gyk = gy + (n * s->K + kk) * P * Q;
-                        const T *xc = x + (n * s->C + g * Cg + c) * H * W;
-                        for (int64_t p = 0; p < P; p++) {
-                            const int64_t ih = p * s->sh - s->pt + r * s->dh;
-                            if (ih < 0 || ih >= H)
-                                continue;
-                            const T *gr = gyk + p * Q;
-                            const T *xr = xc + ih * W + off;
-                            for (int64_t q = q_lo; q < q_hi; q++)
-                                acc += gr[q] * xr[q * sw];
-                        }
+    const int64_t R = s->R, S = s->S, taps = R * S, P = s->P, Q = s->Q;
+    const int64_t PQ = P * Q;
+    const WGRAD_T ker = FN(select_wgrad)(Cg, Kg);
+    const int64_t Cgp = (Cg + ker.cb - 1) / ker.cb * ker.cb;
+    const int64_t Kgp = (Kg + ker.kt - 1) / ker.kt * ker.kt;
+    const int64_t xs = G * Cgp, gs = G * Kgp;
+    int64_t Hp, Wp, per_image;
+    const int64_t wt_size = G * taps * Cgp * Kgp;
+    const int64_t nruns = (PQ + FC_WGRAD_PIXELS - 1) / FC_WGRAD_PIXELS;
+    const int64_t nkt = Kgp / ker.kt;
+    const int nt = fc_get_num_threads();
+    int64_t nb, ksplit = 1, *pix;
+    T *partial, *buf;
+    int err = 0;
+
+    if (FN(is_depthwise)(s)) {
+        const DW_WGRAD_T fn = FN(select_dw3x3_wgrad)();
+        if (fn == NULL || !FN(dw3x3_shape)(s)) {
+            FN(grad_weight_depthwise)(s, gy, x, gw);
+            return 0;
+        }
+        const fc_dw_plane p = FN(dw_plane)(s, 0);
+        /* output channels are independent; each sums its images in order */
+#pragma omp parallel for num_threads(nt) schedule(static)
+        for (int64_t k = 0; k < s->K; k++) {
+            for (int t = 0; t < 9; t++)
+                gw[k * 9 + t] = 0;
+            for (int64_t n = 0; n < s->N; n++)
+                fn(&p, x + (n * s->C + k / Kg) * s->H * s->W, gy + (n * s->K + k) * PQ,
+                   gw + k * 9);
+        }
+        return 0;
+    }
+    memset(gw, 0, (size_t)(s->K * Cg * taps) * sizeof(T));
+    if (s->N == 0 || PQ == 0)
+        return 0;
+    FN(padded_extent)(s, &Hp, &Wp);
+    per_image = Hp * Wp * xs + PQ * gs;
+    nb = ((int64_t)16 << 20) / (per_image * (int64_t)sizeof(T));
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
+    /* One small image: share its output-channel blocks out as well. */
+    while (nb * nruns * ksplit < 4 * nt && ksplit < nkt)
+        ksplit *= 2;
+    buf = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * per_image) * sizeof(T));
+    pix = (int64_t *)malloc(sizeof(int64_t) * PQ);
+    partial = (T *)calloc((size_t)(wt_size * nt), sizeof(T));
+    if (buf == NULL || pix == NULL || partial == NULL) {
+        free(pix);
+        free(partial);
+        return FC_ENOMEM;
+    }
+    for (int64_t o = 0; o < PQ; o++)
+        pix[o] = o / Q * s->sh * Wp + o % Q * s->sw;
+
+    for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * nruns * ksplit;
+        T *xp = buf, *gt = buf + nb * Hp * Wp * xs;
+#pragma omp parallel num_threads(nt)
+        {
+            FN(pad_channels_last)(s, x, n0, nn, Cgp, Hp, Wp, xs, xp);
+#pragma omp for schedule(static)
+            for (int64_t row = 0; row < nn * P; row++) {
+                const int64_t n = row / P, p = row % P;
+                T *dst = gt + (n * PQ + p * Q) * gs;
+                for (int64_t q = 0; q < Q; q++)
+                    for (int64_t k = Kg; k < Kgp; k++)
+                        for (int64_t g = 0; g < G; g++)
+                            dst[q * gs + g * Kgp + k] = 0;
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t k = 0; k < Kg; k++) {
+                        const T *src = gy + (((n0 + n) * s->K + g * Kg + k) * P + p) * Q;
+                        for (int64_t q = 0; q < Q; q++)
+                            dst[q * gs + g * Kgp + k] = src[q];
                     }
-                    gw[((kk * Cg + c) * R + r) * S + ks] = acc;
+            }
+            int tid = 0;
+#ifdef FASTCONV_OPENMP
+            tid = omp_get_thread_num();
+#endif
+            T *mine = partial + tid * wt_size;
+            fc_wgrad_tile t;
+            t.xs = xs;
+            t.gs = gs;
+            t.ldw = Kgp;
+#pragma omp for schedule(static)
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t share = it % ksplit, run = it / ksplit % nruns;
+                const int64_t n = it / (ksplit * nruns);
+                const int64_t o0 = run * FC_WGRAD_PIXELS;
+                const int64_t chunk = (nkt + ksplit - 1) / ksplit;
+                const int64_t kt_lo = share * chunk;
+                const int64_t kt_hi = kt_lo + chunk < nkt ? kt_lo + chunk : nkt;
+                t.npix = PQ - o0 < FC_WGRAD_PIXELS ? PQ - o0 : FC_WGRAD_PIXELS;
+                t.pix = pix + o0;
+                for (int64_t tap = 0; tap < taps; tap++) {
+                    t.tapoff = tap / S * s->dh * Wp + tap % S * s->dw;
+                    for (int64_t g = 0; g < G; g++)
+                        for (int64_t kt = kt_lo; kt < kt_hi; kt++)
+                            for (int64_t c0 = 0; c0 < Cgp; c0 += ker.cb)
+                                ker.fn(&t, xp + n * Hp * Wp * xs + g * Cgp + c0,
+                                       gt + (n * PQ + o0) * gs + g * Kgp + kt * ker.kt,
+                                       mine + ((g * taps + tap) * Cgp + c0) * Kgp +
+                                           kt * ker.kt);
+                }
+            }
+        }
+    }
+    /* [g][tap][c][k] copies to [k][c][tap], 16 output channels at a time
+     * so that both sides move through whole cache lines. */
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t gc = 0; gc < G * Cg; gc++) {
+        const int64_t g = gc / Cg, c = gc % Cg;
+        for (int64_t k0 = 0; k0 < Kg; k0 += 16)
+            for (int64_t tap = 0; tap < taps; tap++)
+                for (int64_t k = k0; k < k0 + 16 && k < Kg; k++) {
+                    T acc = 0;
+                    for (int t = 0; t < nt; t++)
+                        acc += partial[t * wt_size + ((g * taps + tap) * Cgp + c) * Kgp + k];
+                    gw[((g * Kg + k) * Cg + c) * taps + tap] = acc;
                 }
     }
+    free(pix);
+    free(partial);
+    return err;
+}
+
+/* Fraction of the weight-gradient kernel's tile that holds real channels
+ * (for "auto"); depthwise layers have their own kernels. */
+double FN(fc_conv2d_wgrad_efficiency)(const fc_conv_shape *s)
+{
+    const int64_t Cg = s->C / s->groups, Kg = s->K / s->groups;
+    const WGRAD_T ker = FN(select_wgrad)(Cg, Kg);
+    if (FN(is_depthwise)(s))
+        return 1.0;
+    return wgrad_fill(Cg, Kg, ker.cb, ker.kt);
 }
 
 int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
@@ -233,8 +793,8 @@ int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
 {
     int err = 0;
     if (gw)
-        FN(grad_weight)(s, gy, x, gw);
-    if (gx) {
+        err = FN(grad_weight)(s, gy, x, gw);
+    if (gx && !err) {
         if (s->sh == 1 && s->sw == 1 && s->P > 0 && s->Q > 0)
             err = FN(grad_input_stride1)(s, gy, w, gx);
         else

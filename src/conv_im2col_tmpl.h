@@ -5,10 +5,12 @@
  *
  * The column matrix is built for a tile of `tp` consecutive output pixels
  * (flattened over P x Q) at a time, so its size is bounded whatever the
- * image.  Work is split two ways: across our OpenMP threads by (image,
- * group, tile) with the BLAS on one thread, or, when there are too few such
- * items, tile after tile with the BLAS threaded and the packing split over
- * channels. */
+ * image.  All parallelism is ours: the BLAS runs on one thread inside our
+ * OpenMP threads (its own thread pool, spinning beside ours on the same
+ * cores, costs more than it gives).  The forward pass splits (image, group,
+ * tile) items over threads; the backward pass splits images and groups when
+ * there are enough of them, else the input channels of each tile, which own
+ * disjoint columns of the weight gradient and disjoint input planes. */
 
 /* Rows [c_lo, c_hi) x R x S of the column matrix of one image and group:
  * col[(c R + r) S + s][t] = x[c][ih][iw] for output pixel p0 + t, zero where
@@ -61,20 +63,6 @@ static void FN(im2col_rows)(const fc_conv_shape *s, T *xg, int64_t c_lo,
     }
 }
 
-/* Packing (or its adjoint) of channels [0, Cg), split over `nt` threads by
- * channel: channels own disjoint rows of col and disjoint planes of x. */
-static void FN(im2col)(const fc_conv_shape *s, T *xg, int64_t Cg, int64_t p0,
-                       int64_t tp, T *col, int add, int nt)
-{
-    if (nt <= 1 || Cg < 2) {
-        FN(im2col_rows)(s, xg, 0, Cg, p0, tp, col, add);
-        return;
-    }
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t c = 0; c < Cg; c++)
-        FN(im2col_rows)(s, xg, c, c + 1, p0, tp, col, add);
-}
-
 /* Output pixels per tile: the column matrix of one thread kept near 2 MB
  * (an L2's worth), never below 64 pixels, a multiple of 16. */
 static int64_t FN(im2col_tile)(int64_t CRS, int64_t PQ)
@@ -107,7 +95,7 @@ static void FN(epilogue)(T *y, int64_t ld, int64_t rows, int64_t cols,
 static void FN(forward_item)(const fc_conv_shape *s, int64_t item,
                              int64_t ntiles, int64_t tp, const T *x,
                              const T *w, const T *bias, int relu, T *y,
-                             T *col, int nt)
+                             T *col)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t CRS = Cg * s->R * s->S, PQ = s->P * s->Q, HW = s->H * s->W;
@@ -118,10 +106,12 @@ static void FN(forward_item)(const fc_conv_shape *s, int64_t item,
     const T *wg = w + g * Kg * CRS;
     T *yt = y + (n * s->K + g * Kg) * PQ + p0;
 
+    if (len <= 0)
+        return;
     if (col == NULL) {   /* pointwise: x itself is the column matrix */
         GEMM(0, 0, Kg, len, Cg, 1, wg, Cg, xg + p0, HW, 0, yt, PQ);
     } else {
-        FN(im2col)(s, xg, Cg, p0, len, col, 0, nt);
+        FN(im2col_rows)(s, xg, 0, Cg, p0, len, col, 0);
         GEMM(0, 0, Kg, len, CRS, 1, wg, CRS, col, len, 0, yt, PQ);
     }
     FN(epilogue)(yt, PQ, Kg, len, bias ? bias + g * Kg : NULL, relu);
@@ -132,149 +122,154 @@ int FN(fc_conv2d_im2col)(const fc_conv_shape *s, const T *x, const T *w,
 {
     const int64_t Cg = s->C / s->groups;
     const int64_t CRS = Cg * s->R * s->S, PQ = s->P * s->Q;
+    const int64_t images = s->N * s->groups;
     const int pointwise = fc_conv_is_pointwise(s);
     const int nt = fc_get_num_threads();
-    int64_t tp, ntiles, items;
+    int64_t tp, ntiles;
     int err = 0;
 
-    if (s->N == 0 || PQ == 0 || s->K == 0)
+    if (images == 0 || PQ == 0 || s->K == 0)
         return 0;
     tp = pointwise ? PQ : FN(im2col_tile)(CRS, PQ);
     ntiles = (PQ + tp - 1) / tp;
-    items = s->N * s->groups * ntiles;
-    if (pointwise && items < nt) {   /* give a lone GEMM more columns to split */
-        tp = (PQ + nt - 1) / nt;
-        ntiles = (PQ + tp - 1) / tp;
-        items = s->N * s->groups * ntiles;
+    /* Cut tiles finer until the items share out evenly over the threads. */
+    while (!fc_split_outer(images * ntiles, nt) && nt > 1 && ntiles < PQ) {
+        ntiles++;
+        tp = (PQ + ntiles - 1) / ntiles;
     }
+    ntiles = (PQ + tp - 1) / tp;
 
-    if (fc_split_outer(items, nt)) {
-        fc_blas_threads(1);
+    fc_blas_threads(1);
 #pragma omp parallel num_threads(nt)
-        {
-            T *col = pointwise ? NULL : (T *)malloc(CRS * tp * sizeof(T));
-            int ok = pointwise || col != NULL;
-            if (!ok) {
+    {
+        T *col = pointwise ? NULL : (T *)fc_scratch(FC_SLOT_COL, CRS * tp * sizeof(T));
+        const int ok = pointwise || col != NULL;
+        if (!ok) {
 #pragma omp atomic write
-                err = FC_ENOMEM;
-            }
-#pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++)
-                if (ok)
-                    FN(forward_item)(s, it, ntiles, tp, x, w, bias, relu, y,
-                                     col, 1);
-            free(col);
+            err = FC_ENOMEM;
         }
-        fc_blas_threads(nt);
-    } else {
-        T *col = pointwise ? NULL : (T *)malloc(CRS * tp * sizeof(T));
-        if (!pointwise && col == NULL)
-            return FC_ENOMEM;
-        for (int64_t it = 0; it < items; it++)
-            FN(forward_item)(s, it, ntiles, tp, x, w, bias, relu, y, col, nt);
-        free(col);
+#pragma omp for schedule(guided)
+        for (int64_t it = 0; it < images * ntiles; it++)
+            if (ok)
+                FN(forward_item)(s, it, ntiles, tp, x, w, bias, relu, y, col);
     }
+    fc_blas_threads(nt);
     return err;
 }
 
-/* One (image, group) of the backward pass, tile after tile: the weight
- * gradient accumulates into gw (K/G x CRS of this group), the input gradient
- * is scattered back through the adjoint of the packing. */
-static void FN(backward_item)(const fc_conv_shape *s, int64_t item, int64_t tp,
-                              const T *gy, const T *x, const T *w, T *gx,
-                              T *gw, T *col, int nt)
+/* The share [c0, c1) of input channels of one (image, group) and one tile
+ * of output pixels [p0, p0 + len) in the backward pass: its columns of the
+ * weight gradient (gwg, leading dimension CRS) and its planes of the input
+ * gradient.  `col` holds the tile's full column matrix layout. */
+static void FN(backward_share)(const fc_conv_shape *s, int64_t c0, int64_t c1,
+                               int64_t p0, int64_t len, const T *gyg, T *xg,
+                               const T *wg, T *gxg, T *gwg, T *col)
 {
-    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int64_t CRS = Cg * s->R * s->S, PQ = s->P * s->Q, HW = s->H * s->W;
-    const int64_t n = item / G, g = item % G;
-    const int pointwise = col == NULL;
-    T *xg = (T *)x + (n * s->C + g * Cg) * HW;
-    T *gxg = gx ? gx + (n * s->C + g * Cg) * HW : NULL;
-    const T *wg = w + g * Kg * CRS;
-    T *gwg = gw ? gw + g * Kg * CRS : NULL;
-    const T *gyg = gy + (n * s->K + g * Kg) * PQ;
-
-    for (int64_t p0 = 0; p0 < PQ; p0 += tp) {
-        const int64_t len = tp < PQ - p0 ? tp : PQ - p0;
-        if (pointwise) {
-            if (gwg)
-                GEMM(0, 1, Kg, Cg, len, 1, gyg + p0, PQ, xg + p0, HW, 1, gwg, Cg);
-            if (gxg)
-                GEMM(1, 0, Cg, len, Kg, 1, wg, Cg, gyg + p0, PQ, 0, gxg + p0, HW);
-            continue;
-        }
-        if (gwg) {
-            FN(im2col)(s, xg, Cg, p0, len, col, 0, nt);
-            GEMM(0, 1, Kg, CRS, len, 1, gyg + p0, PQ, col, len, 1, gwg, CRS);
-        }
-        if (gxg) {
-            GEMM(1, 0, CRS, len, Kg, 1, wg, CRS, gyg + p0, PQ, 0, col, len);
-            FN(im2col)(s, gxg, Cg, p0, len, col, 1, nt);
-        }
+    const int64_t Kg = s->K / s->groups, Cg = s->C / s->groups;
+    const int64_t RS = s->R * s->S, CRS = Cg * RS, PQ = s->P * s->Q;
+    const int64_t HW = s->H * s->W, rows = (c1 - c0) * RS;
+    if (rows <= 0)
+        return;
+    if (col == NULL) {   /* pointwise: x is the column matrix */
+        if (gwg)
+            GEMM(0, 1, Kg, c1 - c0, len, 1, gyg + p0, PQ, xg + c0 * HW + p0,
+                 HW, 1, gwg + c0, Cg);
+        if (gxg)
+            GEMM(1, 0, c1 - c0, len, Kg, 1, wg + c0, Cg, gyg + p0, PQ, 0,
+                 gxg + c0 * HW + p0, HW);
+        return;
+    }
+    T *mine = col + c0 * RS * len;
+    if (gwg) {
+        FN(im2col_rows)(s, xg, c0, c1, p0, len, col, 0);
+        GEMM(0, 1, Kg, rows, len, 1, gyg + p0, PQ, mine, len, 1,
+             gwg + c0 * RS, CRS);
+    }
+    if (gxg) {
+        GEMM(1, 0, rows, len, Kg, 1, wg + c0 * RS, CRS, gyg + p0, PQ, 0,
+             mine, len);
+        FN(im2col_rows)(s, gxg, c0, c1, p0, len, col, 1);
     }
 }
 
 int FN(fc_conv2d_backward_im2col)(const fc_conv_shape *s, const T *gy,
                                   const T *x, const T *w, T *gx, T *gw)
 {
-    const int64_t Cg = s->C / s->groups;
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t CRS = Cg * s->R * s->S, PQ = s->P * s->Q;
-    const int64_t wsize = s->K * CRS;
+    const int64_t HW = s->H * s->W, wsize = s->K * CRS;
     const int pointwise = fc_conv_is_pointwise(s);
     const int nt = fc_get_num_threads();
-    const int64_t items = s->N * s->groups;
+    const int64_t items = s->N * G;
     const int64_t tp = pointwise ? PQ : FN(im2col_tile)(CRS, PQ > 0 ? PQ : 1);
+    const int outer = fc_split_outer(items, nt);
+    T *partial = NULL;
     int err = 0;
 
     if (gx)
-        memset(gx, 0, (size_t)(s->N * s->C * s->H * s->W) * sizeof(T));
+        memset(gx, 0, (size_t)(s->N * s->C * HW) * sizeof(T));
     if (gw)
         memset(gw, 0, (size_t)wsize * sizeof(T));
     if (items == 0 || PQ == 0 || (!gx && !gw))
         return 0;
+    if (outer && gw) {
+        /* Each thread sums its images' share of the weight gradient
+         * privately; the shares are added in thread order, so a fixed
+         * thread count gives the same bits every run. */
+        partial = (T *)calloc((size_t)(wsize * nt), sizeof(T));
+        if (partial == NULL)
+            return FC_ENOMEM;
+    }
 
-    if (fc_split_outer(items, nt)) {
-        /* Each thread sums its share of the weight gradient privately; the
-         * shares are added in thread order, so a fixed thread count gives
-         * the same bits every run. */
-        T *partial = gw ? (T *)calloc((size_t)(wsize * nt), sizeof(T)) : NULL;
-        if (gw && partial == NULL)
-            return FC_ENOMEM;
-        fc_blas_threads(1);
+    fc_blas_threads(1);
 #pragma omp parallel num_threads(nt)
-        {
-            int tid = 0;
+    {
+        int tid = 0, nthr = 1;
 #ifdef FASTCONV_OPENMP
-            tid = omp_get_thread_num();
+        tid = omp_get_thread_num();
+        nthr = omp_get_num_threads();
 #endif
-            T *col = pointwise ? NULL : (T *)malloc(CRS * tp * sizeof(T));
-            int ok = pointwise || col != NULL;
-            if (!ok) {
+        T *col = pointwise ? NULL : (T *)fc_scratch(FC_SLOT_COL, CRS * tp * sizeof(T));
+        const int ok = pointwise || col != NULL;
+        if (!ok) {
 #pragma omp atomic write
-                err = FC_ENOMEM;
-            }
+            err = FC_ENOMEM;
+        }
+        if (outer) {
 #pragma omp for schedule(static)
-            for (int64_t it = 0; it < items; it++)
-                if (ok)
-                    FN(backward_item)(s, it, tp, gy, x, w, gx,
-                                      partial ? partial + tid * wsize : NULL,
-                                      col, 1);
-            free(col);
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t n = it / G, g = it % G;
+                T *mygw = partial ? partial + tid * wsize + g * Kg * CRS : NULL;
+                for (int64_t p0 = 0; ok && p0 < PQ; p0 += tp)
+                    FN(backward_share)(s, 0, Cg, p0, tp < PQ - p0 ? tp : PQ - p0,
+                                       gy + (n * s->K + g * Kg) * PQ,
+                                       (T *)x + (n * s->C + g * Cg) * HW,
+                                       w + g * Kg * CRS,
+                                       gx ? gx + (n * s->C + g * Cg) * HW : NULL,
+                                       mygw, col);
+            }
+        } else {
+            /* Every thread takes its channels of every tile; the shared
+             * `col` of thread 0 is not needed, each has its own. */
+            const int64_t c0 = Cg * tid / nthr, c1 = Cg * (tid + 1) / nthr;
+            for (int64_t it = 0; it < items; it++) {
+                const int64_t n = it / G, g = it % G;
+                for (int64_t p0 = 0; ok && p0 < PQ; p0 += tp)
+                    FN(backward_share)(s, c0, c1, p0, tp < PQ - p0 ? tp : PQ - p0,
+                                       gy + (n * s->K + g * Kg) * PQ,
+                                       (T *)x + (n * s->C + g * Cg) * HW,
+                                       w + g * Kg * CRS,
+                                       gx ? gx + (n * s->C + g * Cg) * HW : NULL,
+                                       gw ? gw + g * Kg * CRS : NULL, col);
+            }
         }
-        fc_blas_threads(nt);
-        if (gw) {
-            for (int t = 0; t < nt; t++)
-                for (int64_t i = 0; i < wsize; i++)
-                    gw[i] += partial[t * wsize + i];
-            free(partial);
-        }
-    } else {
-        T *col = pointwise ? NULL : (T *)malloc(CRS * tp * sizeof(T));
-        if (!pointwise && col == NULL)
-            return FC_ENOMEM;
-        for (int64_t it = 0; it < items; it++)
-            FN(backward_item)(s, it, tp, gy, x, w, gx, gw, col, nt);
-        free(col);
+    }
+    fc_blas_threads(nt);
+    if (partial) {
+        for (int t = 0; t < nt; t++)
+            for (int64_t i = 0; i < wsize; i++)
+                gw[i] += partial[t * wsize + i];
+        free(partial);
     }
     return err;
 }

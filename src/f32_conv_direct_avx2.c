@@ -1,8 +1,9 @@
-/* AVX2+FMA direct-convolution micro-kernels, float32: 8 output columns per
- * vector; 4 channels x 3 rows (12 of the 16 registers) for dense
- * convolutions, 1 channel x 6 rows for depthwise ones.  AVX2 has no mask
+/* AVX2+FMA convolution micro-kernels, float32, 8 lanes: direct forward,
+ * 4 channels x 3 rows (12 of the 16 registers) for dense layers and
+ * 1 channel x 6 rows for depthwise ones, and weight gradient (6 x 16).  AVX2 has no mask
  * registers: the lane bits become a vector mask on the fly. */
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -47,6 +48,15 @@ TARGET static inline __m256 gather(uint32_t bits, const float *p, int64_t sw)
 #define NV 6
 #define KERNEL_NAME f32_conv_direct_1x6x8_avx2
 #include "conv_direct_kernel_tmpl.h"
+#undef KB
+
+/* Weight gradient: 6 input x 16 output channels (12 accumulators + 2 + 1). */
+#define VLOADU(p) _mm256_loadu_ps(p)
+#define VSTOREU(p, v) _mm256_storeu_ps((p), (v))
+#define CB 6
+#define KV 2
+#define WGRAD_NAME f32_conv_wgrad_6x16_avx2
+#include "conv_wgrad_kernel_tmpl.h"
 
 #else
 void f32_conv_direct_4x3x8_avx2(const fc_direct_tile *t, const float *x,
@@ -55,4 +65,7 @@ void f32_conv_direct_4x3x8_avx2(const fc_direct_tile *t, const float *x,
 void f32_conv_direct_1x6x8_avx2(const fc_direct_tile *t, const float *x,
                                 const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
+void f32_conv_wgrad_6x16_avx2(const fc_wgrad_tile *t, const float *x,
+                              const float *g, float *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
 #endif

@@ -1,7 +1,9 @@
-/* AVX-512 direct-convolution micro-kernels, float32: 16 output columns per
- * vector; 8 channels x 3 rows (24 accumulators) for dense convolutions,
- * 1 channel x 8 rows for depthwise ones. */
+/* AVX-512 convolution micro-kernels, float32, 16 lanes: the forward
+ * (direct) kernels, 8 channels x 3 rows (24 accumulators) for dense layers
+ * and 1 channel x 8 rows for depthwise ones, and the weight-gradient
+ * kernels; stride-2 rows load by permute. */
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -15,6 +17,11 @@
 #define VGATHER(m, p, sw) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), \
     (__mmask16)(m), _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, \
     6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)(sw))), (p), 4)
+/* Two loads and one two-source permute instead of a 16-element gather. */
+#define VLOAD_S2(m, p) _mm512_permutex2var_ps(                                \
+    _mm512_maskz_loadu_ps((__mmask16)(m), (p)),                               \
+    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), \
+    _mm512_maskz_loadu_ps((__mmask16)((m) >> 16), (p) + 16))
 #define VBCAST(p) _mm512_set1_ps(*(p))
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
@@ -34,13 +41,87 @@
 #define NV 8
 #define KERNEL_NAME f32_conv_direct_1x8x16_avx512
 #include "conv_direct_kernel_tmpl.h"
+#undef KB
+
+/* Weight gradient: 12 input x 32 output channels (24 accumulators). */
+#define VLOADU(p) _mm512_loadu_ps(p)
+#define VSTOREU(p, v) _mm512_storeu_ps((p), (v))
+#define CB 12
+#define KV 2
+#define WGRAD_NAME f32_conv_wgrad_12x32_avx512
+#include "conv_wgrad_kernel_tmpl.h"
+#undef CB
+#undef KV
+#undef WGRAD_NAME
+
+/* ... and 16 x 16 for layers of 16 channels (CIFAR ResNets), where the
+ * 12 x 32 tile would compute a third of zeros. */
+#define CB 16
+#define KV 1
+#define WGRAD_NAME f32_conv_wgrad_16x16_avx512
+#include "conv_wgrad_kernel_tmpl.h"
+
+/* Channels-last variant: 6 output pixels x 64 output channels (24
+ * accumulators); per input channel and tap, 4 weight vectors and 6
+ * broadcasts feed 24 FMAs. */
+TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
+                                             const float *x, const float *wp,
+                                             float *out)
+{
+    __m512 acc[6][4];
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            acc[j][v] = t->accumulate && j < t->np
+                ? _mm512_loadu_ps(out + j * t->ldo + 16 * v) : _mm512_setzero_ps();
+
+    for (int64_t tap = 0; tap < t->taps; tap++) {
+        const float *px[6];
+        const float *w = wp + tap * t->wtap;
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++)   /* missing pixels repeat the first */
+            px[j] = x + (t->pix[j < t->np ? j : 0] + t->tapoff[tap]) * t->xs;
+        for (int64_t c = 0; c < t->cb; c++) {
+            __m512 wv[4];
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++)
+                wv[v] = _mm512_loadu_ps(w + c * t->ws + 16 * v);
+#pragma GCC unroll 6
+            for (int j = 0; j < 6; j++) {
+                const __m512 b = _mm512_set1_ps(px[j][c]);
+#pragma GCC unroll 4
+                for (int v = 0; v < 4; v++)
+                    acc[j][v] = _mm512_fmadd_ps(b, wv[v], acc[j][v]);
+            }
+        }
+    }
+
+#pragma GCC unroll 6
+    for (int j = 0; j < 6; j++) {
+        if (j >= t->np)
+            break;
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            _mm512_storeu_ps(out + j * t->ldo + 16 * v, acc[j][v]);
+    }
+}
 
 #else
 /* Not x86: the dispatcher never selects these. */
+void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t, const float *x,
+                                      const float *wp, float *out)
+{ (void)t; (void)x; (void)wp; (void)out; }
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
 void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
+void f32_conv_wgrad_12x32_avx512(const fc_wgrad_tile *t, const float *x,
+                                 const float *g, float *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
+void f32_conv_wgrad_16x16_avx512(const fc_wgrad_tile *t, const float *x,
+                                 const float *g, float *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
 #endif

@@ -1,6 +1,7 @@
-/* AVX-512 direct-convolution micro-kernel, float64: 8 output columns per
- * vector, 8 channels x 3 rows. */
+/* AVX-512 convolution micro-kernels, float64, 8 lanes: direct forward
+ * (8 channels x 3 rows) and weight gradient (12 x 16 channels). */
 #include "conv_direct.h"
+#include "conv_wgrad.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -24,9 +25,20 @@
 #define NV 3
 #define KERNEL_NAME f64_conv_direct_8x3x8_avx512
 #include "conv_direct_kernel_tmpl.h"
+#undef KB
+
+#define VLOADU(p) _mm512_loadu_pd(p)
+#define VSTOREU(p, v) _mm512_storeu_pd((p), (v))
+#define CB 12
+#define KV 2
+#define WGRAD_NAME f64_conv_wgrad_12x16_avx512
+#include "conv_wgrad_kernel_tmpl.h"
 
 #else
 void f64_conv_direct_8x3x8_avx512(const fc_direct_tile *t, const double *x,
                                   const double *wp, const double *b, double *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
+void f64_conv_wgrad_12x16_avx512(const fc_wgrad_tile *t, const double *x,
+                                 const double *g, double *gw)
+{ (void)t; (void)x; (void)g; (void)gw; }
 #endif

@@ -30,6 +30,10 @@ void fc_set_num_threads(int n);
 int fc_get_num_threads(void);
 int fc_max_threads(void);   /* threads OpenMP would use by default */
 int fc_have_openmp(void);
+/* Registers the fork handler: in a forked child every kernel runs on one
+ * thread (GNU OpenMP's pool does not survive fork). */
+void fc_threads_init(void);
+int fc_is_forked_child(void);
 
 /* ---- BLAS, supplied at load time by the shim from SciPy (blas.c) ----
  * Fortran calling convention, column-major, as scipy.linalg.cython_blas
@@ -57,6 +61,15 @@ void fc_sgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
 void fc_dgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
                  double alpha, const double *A, int64_t lda, const double *B,
                  int64_t ldb, double beta, double *C, int64_t ldc);
+
+/* ---- per-thread scratch (workspace.c) ----
+ * A buffer of at least `bytes`, 64-byte aligned, owned by the calling
+ * thread and kept for its next call; NULL when it cannot be allocated.
+ * Slots let one thread hold several at once; a slot's previous contents
+ * are lost when it grows.  Never free() the result. */
+#define FC_SCRATCH_SLOTS 4
+enum { FC_SLOT_COL = 0, FC_SLOT_INPUT = 1, FC_SLOT_OUTPUT = 2, FC_SLOT_WEIGHT = 3 };
+void *fc_scratch(int slot, size_t bytes);
 
 /* ---- op families: each header declares its own entry points ---- */
 #include "fc_conv.h"

@@ -37,4 +37,13 @@ int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
                            const double *x, const double *w, double *gx,
                            double *gw, double *gb);
 
+/* Fraction of the direct algorithm's vector lanes that compute real
+ * outputs for this shape at the active ISA (lanes past the image's edge are
+ * wasted): what algorithm="auto" weighs against im2col. */
+double fc_conv2d_direct_efficiency_f32(const fc_conv_shape *s);
+double fc_conv2d_direct_efficiency_f64(const fc_conv_shape *s);
+/* The same for the direct weight-gradient kernels' channel tiles. */
+double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s);
+double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s);
+
 #endif

@@ -1,0 +1,56 @@
+/* Per-thread scratch buffers that outlive a call.
+ *
+ * Workspaces of a few MB freshly malloc'ed on every call come back as new
+ * mmap'ed pages, and the page faults of touching them cost as much as a
+ * small convolution.  Each thread (the caller's and OpenMP's workers) keeps
+ * its buffers, grown on demand, for the next call; nothing is shared, so no
+ * locking.  They are released when the thread exits (pthread key). */
+#include <stdlib.h>
+#include <pthread.h>
+
+#include "fastconv.h"
+
+typedef struct {
+    void *ptr[FC_SCRATCH_SLOTS];
+    size_t size[FC_SCRATCH_SLOTS];
+} scratch_set;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    scratch_set *set = (scratch_set *)p;
+    for (int i = 0; i < FC_SCRATCH_SLOTS; i++)
+        free(set->ptr[i]);
+    free(set);
+}
+
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_release); }
+
+void *fc_scratch(int slot, size_t bytes)
+{
+    scratch_set *set;
+    pthread_once(&scratch_once, scratch_init);
+    set = (scratch_set *)pthread_getspecific(scratch_key);
+    if (set == NULL) {
+        set = (scratch_set *)calloc(1, sizeof(scratch_set));
+        if (set == NULL || pthread_setspecific(scratch_key, set) != 0) {
+            free(set);
+            return NULL;
+        }
+    }
+    if (bytes == 0)
+        bytes = 1;
+    if (set->size[slot] < bytes) {
+        void *p = NULL;
+        free(set->ptr[slot]);
+        set->ptr[slot] = NULL;
+        set->size[slot] = 0;
+        if (posix_memalign(&p, 64, bytes) != 0)
+            return NULL;
+        set->ptr[slot] = p;
+        set->size[slot] = bytes;
+    }
+    return set->ptr[slot];
+}

@@ -1,0 +1,330 @@
+"""max_pool2d, avg_pool2d and their backward ops against the PyTorch oracle.
+
+Max pooling's indices are compared exactly with PyTorch's (flat h * W + w
+into each (n, c) plane), including windows holding NaN (a NaN wins), ties
+(the first in row-major order wins) and all -inf windows.
+"""
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fastconv as fc
+from _helpers import (FLOAT_DTYPES, assert_close, assert_identical,
+                      avg_pool_kwargs, distinct, max_pool_kwargs, pool_configs,
+                      randn, rng_for, seeds, t64)
+
+# Tests not split into reference / fast pairs take the `api` fixture
+# (conftest.py): the reference once, and the fast API at every ISA level.
+
+
+def _max_pool_torch(torch, xt, cfg, return_indices=False):
+    return torch.nn.functional.max_pool2d(
+        xt, cfg["kernel_pair"], cfg["stride_pair"], cfg["padding_pair"],
+        cfg["dilation_pair"], ceil_mode=cfg["ceil_mode"],
+        return_indices=return_indices)
+
+
+def _avg_pool_torch(torch, xt, cfg):
+    return torch.nn.functional.avg_pool2d(
+        xt, cfg["kernel_pair"], cfg["stride_pair"], cfg["padding_pair"],
+        ceil_mode=cfg["ceil_mode"], count_include_pad=cfg["count_include_pad"],
+        divisor_override=cfg["divisor_override"])
+
+
+def make_input(cfg, kind):
+    """Pooling input of one of several kinds of data."""
+    rng = rng_for(cfg["seed"])
+    shape, dt = cfg["x_shape"], cfg["dtype"]
+    if kind == "normal":
+        return randn(rng, shape, dt)
+    if kind == "distinct":
+        return distinct(rng, shape, dt)
+    if kind == "ties":              # many equal values in every window
+        return rng.integers(-1, 2, size=shape).astype(dt)
+    if kind == "specials":          # NaN, -inf and +inf here and there
+        x = randn(rng, shape, dt)
+        u = rng.random(shape)
+        x[u < 0.12] = np.nan
+        x[(u >= 0.12) & (u < 0.3)] = -np.inf
+        x[(u >= 0.3) & (u < 0.33)] = np.inf
+        return x
+    if kind == "all_neg_inf":       # every window all -inf; some planes NaN
+        x = np.full(shape, -np.inf, dt)
+        if x.size:
+            x.reshape(-1, *shape[2:])[0, 0, 0] = np.nan
+        return x
+    raise AssertionError(kind)
+
+
+MAX_KINDS = ["normal", "distinct", "ties", "specials", "all_neg_inf"]
+
+
+# ---------------------------------------------------------------------------
+# max_pool2d
+
+def check_max_pool(torch, ops, cfg, kind):
+    x = make_input(cfg, kind)
+    x0 = x.copy()
+    y, idx = ops.max_pool2d(x, **max_pool_kwargs(cfg), return_indices=True)
+    assert_identical(x, x0, "input modified")
+    y_only = ops.max_pool2d(x, **max_pool_kwargs(cfg))
+    assert isinstance(y_only, np.ndarray)
+    assert_identical(y_only, y, "max_pool2d without indices")
+    yt, it = _max_pool_torch(torch, t64(torch, x), cfg, return_indices=True)
+    assert_close(y, yt, cfg["dtype"], f"max_pool2d ({kind})")
+    assert idx.dtype == np.int64
+    assert idx.flags.c_contiguous and y.flags.c_contiguous
+    assert_identical(idx, it.numpy(), f"max_pool2d indices ({kind})")
+
+
+@given(cfg=pool_configs("max"), kind=st.sampled_from(MAX_KINDS))
+def test_reference_max_pool2d_matches_torch(torch, cfg, kind):
+    check_max_pool(torch, fc.reference, cfg, kind)
+
+
+@given(cfg=pool_configs("max"), kind=st.sampled_from(MAX_KINDS))
+def test_max_pool2d_matches_torch(torch, isa, cfg, kind):
+    check_max_pool(torch, fc, cfg, kind)
+
+
+MAX_NAMED = [
+    dict(x_shape=(2, 3, 8, 8), kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False),
+    dict(x_shape=(1, 4, 112, 112), kernel_size=3, stride=2, padding=1, dilation=1, ceil_mode=False),
+    dict(x_shape=(2, 2, 7, 9), kernel_size=(3, 2), stride=(2, 3), padding=(1, 1), dilation=1, ceil_mode=True),
+    dict(x_shape=(1, 3, 10, 10), kernel_size=3, stride=1, padding=1, dilation=2, ceil_mode=False),
+    dict(x_shape=(1, 2, 5, 5), kernel_size=2, stride=2, padding=1, dilation=1, ceil_mode=True),
+    dict(x_shape=(0, 2, 5, 5), kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False),
+    dict(x_shape=(2, 17, 9, 19), kernel_size=3, stride=2, padding=0, dilation=1, ceil_mode=True),
+    dict(x_shape=(1, 1, 4, 4), kernel_size=4, stride=1, padding=2, dilation=1, ceil_mode=False),
+]
+
+
+def _pairs(cfg):
+    p = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    return dict(cfg, kernel_pair=p(cfg["kernel_size"]),
+                stride_pair=p(cfg["stride"] if cfg["stride"] is not None else cfg["kernel_size"]),
+                padding_pair=p(cfg["padding"]),
+                dilation_pair=p(cfg.get("dilation", 1)))
+
+
+@pytest.mark.parametrize("kind", MAX_KINDS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("case", range(len(MAX_NAMED)))
+def test_max_pool2d_named(torch, api, case, dtype, kind):
+    cfg = _pairs(dict(MAX_NAMED[case], dtype=dtype, seed=case))
+    check_max_pool(torch, api, cfg, kind)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_max_pool2d_nan_and_inf_windows(torch, api, dtype):
+    """Hand-made windows: NaN wins over +inf and later NaN replaces an earlier
+    one (PyTorch's scan); all -inf windows point at their first element."""
+    ops = api
+    x = np.array([[[[1.0, np.nan, 3.0, -np.inf],
+                    [np.inf, np.nan, -np.inf, -np.inf],
+                    [0.5, 0.5, 2.0, 2.0],
+                    [0.5, 0.5, 2.0, np.inf]]]], dtype=dtype)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    yt, it = torch.nn.functional.max_pool2d(t64(torch, x), 2, return_indices=True)
+    assert_close(y, yt, dtype, "values")
+    assert_identical(idx, it.numpy(), "indices")
+    # the same expectations, written out
+    assert np.isnan(y[0, 0, 0, 0]) and idx[0, 0, 0, 0] == 5
+    assert y[0, 0, 0, 1] == 3.0 and idx[0, 0, 0, 1] == 2
+    assert y[0, 0, 1, 0] == 0.5 and idx[0, 0, 1, 0] == 8
+    assert y[0, 0, 1, 1] == np.inf and idx[0, 0, 1, 1] == 15
+    # padding never wins, an all -inf window points at its first element
+    x = np.full((1, 1, 3, 3), -np.inf, dtype)
+    y, idx = ops.max_pool2d(x, 2, stride=2, padding=1, return_indices=True)
+    yt, it = torch.nn.functional.max_pool2d(t64(torch, x), 2, 2, 1, return_indices=True)
+    assert_close(y, yt, dtype, "-inf values")
+    assert_identical(idx, it.numpy(), "-inf indices")
+
+
+# ---------------------------------------------------------------------------
+# max_pool2d_backward
+
+def check_max_pool_backward(torch, ops, cfg, kind):
+    x = make_input(cfg, kind)
+    y, idx = ops.max_pool2d(x, **max_pool_kwargs(cfg), return_indices=True)
+    g = randn(rng_for(cfg["seed"] + 1), y.shape, cfg["dtype"])
+    g0, idx0 = g.copy(), idx.copy()
+    gi = ops.max_pool2d_backward(g, idx, x.shape)
+    assert_identical(g, g0, "grad_output modified")
+    assert_identical(idx, idx0, "indices modified")
+    xt = t64(torch, x, True)
+    _max_pool_torch(torch, xt, cfg).backward(t64(torch, g))
+    expected = xt.grad if xt.grad is not None else np.zeros(x.shape)
+    assert_close(gi, expected, cfg["dtype"], "max_pool2d_backward")
+    assert gi.flags.c_contiguous
+
+
+@given(cfg=pool_configs("max"), kind=st.sampled_from(["distinct", "ties"]))
+def test_reference_max_pool2d_backward_matches_torch(torch, cfg, kind):
+    check_max_pool_backward(torch, fc.reference, cfg, kind)
+
+
+@given(cfg=pool_configs("max"), kind=st.sampled_from(["distinct", "ties"]))
+def test_max_pool2d_backward_matches_torch(torch, isa, cfg, kind):
+    check_max_pool_backward(torch, fc, cfg, kind)
+
+
+@given(N=st.integers(0, 2), C=st.integers(1, 3), H=st.integers(1, 6),
+       W=st.integers(1, 6), P=st.integers(1, 5), Q=st.integers(1, 5),
+       dtype=st.sampled_from(FLOAT_DTYPES), seed=seeds)
+def test_max_pool2d_backward_scatter_adds(api, N, C, H, W, P, Q, dtype, seed):
+    """Arbitrary (valid) indices, repeats included: each gradient is added at
+    its index, written as a plain loop."""
+    rng = rng_for(seed)
+    g = randn(rng, (N, C, P, Q), dtype)
+    idx = rng.integers(0, H * W, size=(N, C, P, Q))
+    expected = np.zeros((N, C, H * W))
+    for n in range(N):
+        for c in range(C):
+            for p in range(P):
+                for q in range(Q):
+                    expected[n, c, idx[n, c, p, q]] += float(g[n, c, p, q])
+    gi = api.max_pool2d_backward(g, idx, (N, C, H, W))
+    assert_close(gi, expected.reshape(N, C, H, W), dtype, "scatter-add")
+    # int32 indices and a list for input_shape give the same
+    gi32 = api.max_pool2d_backward(g, idx.astype(np.int32), [N, C, H, W])
+    assert_identical(gi32, gi, "int32 indices")
+
+
+# ---------------------------------------------------------------------------
+# avg_pool2d
+
+def check_avg_pool(torch, ops, cfg, kind):
+    x = make_input(cfg, kind)
+    x0 = x.copy()
+    y = ops.avg_pool2d(x, **avg_pool_kwargs(cfg))
+    assert_identical(x, x0, "input modified")
+    expected = _avg_pool_torch(torch, t64(torch, x), cfg)
+    assert_close(y, expected, cfg["dtype"], f"avg_pool2d ({kind})")
+    assert y.flags.c_contiguous
+
+
+def check_avg_pool_backward(torch, ops, cfg):
+    x = make_input(cfg, "normal")
+    xt = t64(torch, x, True)
+    yt = _avg_pool_torch(torch, xt, cfg)
+    g = randn(rng_for(cfg["seed"] + 1), tuple(yt.shape), cfg["dtype"])
+    g0 = g.copy()
+    gi = ops.avg_pool2d_backward(g, x.shape, **avg_pool_kwargs(cfg))
+    assert_identical(g, g0, "grad_output modified")
+    yt.backward(t64(torch, g))
+    expected = xt.grad if xt.grad is not None else np.zeros(x.shape)
+    assert_close(gi, expected, cfg["dtype"], "avg_pool2d_backward")
+    assert gi.flags.c_contiguous
+
+
+@given(cfg=pool_configs("avg"), kind=st.sampled_from(["normal", "specials"]))
+def test_reference_avg_pool2d_matches_torch(torch, cfg, kind):
+    check_avg_pool(torch, fc.reference, cfg, kind)
+
+
+@given(cfg=pool_configs("avg"), kind=st.sampled_from(["normal", "specials"]))
+def test_avg_pool2d_matches_torch(torch, isa, cfg, kind):
+    check_avg_pool(torch, fc, cfg, kind)
+
+
+@given(cfg=pool_configs("avg"))
+def test_reference_avg_pool2d_backward_matches_torch(torch, cfg):
+    check_avg_pool_backward(torch, fc.reference, cfg)
+
+
+@given(cfg=pool_configs("avg"))
+def test_avg_pool2d_backward_matches_torch(torch, isa, cfg):
+    check_avg_pool_backward(torch, fc, cfg)
+
+
+AVG_NAMED = [
+    dict(x_shape=(2, 3, 8, 8), kernel_size=2, stride=None, padding=0),
+    dict(x_shape=(1, 4, 9, 9), kernel_size=3, stride=2, padding=1),
+    dict(x_shape=(2, 2, 7, 9), kernel_size=(3, 2), stride=(2, 3), padding=(1, 1)),
+    dict(x_shape=(1, 2, 5, 5), kernel_size=2, stride=2, padding=1),
+    dict(x_shape=(1, 3, 6, 6), kernel_size=3, stride=2, padding=1),
+    dict(x_shape=(0, 2, 5, 5), kernel_size=2, stride=None, padding=0),
+    dict(x_shape=(2, 17, 7, 19), kernel_size=7, stride=1, padding=3),   # global-ish
+]
+
+
+@pytest.mark.parametrize("divisor_override", [None, 3, -2])
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("case", range(len(AVG_NAMED)))
+def test_avg_pool2d_named(torch, api, case, dtype, ceil_mode,
+                          count_include_pad, divisor_override):
+    cfg = _pairs(dict(AVG_NAMED[case], dtype=dtype, seed=case, ceil_mode=ceil_mode,
+                      count_include_pad=count_include_pad,
+                      divisor_override=divisor_override))
+    cfg.pop("dilation_pair")
+    ops = api
+    check_avg_pool(torch, ops, cfg, "normal")
+    check_avg_pool_backward(torch, ops, cfg)
+
+
+# ---------------------------------------------------------------------------
+# layouts, dtypes
+
+def _views(a):
+    yield np.asfortranarray(a)
+    big = np.zeros(tuple(2 * s + 1 for s in a.shape), a.dtype)
+    v = big[tuple(slice(1, None, 2) for _ in a.shape)]
+    v[...] = a
+    yield v
+    yield np.ascontiguousarray(a[..., ::-1])[..., ::-1]
+    ro = a.copy()
+    ro.setflags(write=False)
+    yield ro
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_pool_layouts_identical(api, dtype):
+    ops = api
+    rng = rng_for(3)
+    x = randn(rng, (2, 3, 9, 8), dtype)
+    y, idx = ops.max_pool2d(x, 3, 2, 1, return_indices=True)
+    a = ops.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+    g = randn(rng, y.shape, dtype)
+    gm = ops.max_pool2d_backward(g, idx, x.shape)
+    ga = ops.avg_pool2d_backward(g, x.shape, 3, 2, 1, count_include_pad=False)
+    for xv in _views(x):
+        yv, iv = ops.max_pool2d(xv, 3, 2, 1, return_indices=True)
+        assert_identical(yv, y, "max_pool2d")
+        assert_identical(iv, idx, "max_pool2d indices")
+        assert_identical(ops.avg_pool2d(xv, 3, 2, 1, count_include_pad=False), a, "avg_pool2d")
+    for gv in _views(g):
+        assert_identical(ops.max_pool2d_backward(gv, idx, x.shape), gm, "max backward")
+        assert_identical(ops.avg_pool2d_backward(gv, x.shape, 3, 2, 1,
+                                                 count_include_pad=False), ga, "avg backward")
+    for iv in _views(idx):
+        assert_identical(ops.max_pool2d_backward(g, iv, x.shape), gm, "indices layout")
+
+
+@pytest.mark.parametrize("xd,expected", [(np.int64, np.float64), (np.int32, np.float64),
+                                         (np.uint8, np.float64), (np.float16, np.float32)])
+def test_pool_dtype_promotion(torch, api, xd, expected):
+    ops = api
+    rng = rng_for(4)
+    x = rng.integers(0, 50, size=(2, 2, 6, 7)).astype(xd)
+    y, idx = ops.max_pool2d(x, 2, return_indices=True)
+    yt, it = torch.nn.functional.max_pool2d(t64(torch, x), 2, return_indices=True)
+    assert_close(y, yt, expected, "max_pool2d")
+    assert_identical(idx, it.numpy(), "indices")
+    a = ops.avg_pool2d(x, 3, 1, 1)
+    assert_close(a, torch.nn.functional.avg_pool2d(t64(torch, x), 3, 1, 1), expected, "avg")
+    g = rng.integers(-3, 4, size=y.shape).astype(xd if xd != np.uint8 else np.int16)
+    assert ops.max_pool2d_backward(g, idx, x.shape).dtype == expected
+    assert ops.avg_pool2d_backward(g, x.shape, 2).dtype == expected
+    # nested lists: computed in float64
+    yl, il = ops.max_pool2d(x.tolist(), 2, return_indices=True)
+    assert_close(yl, yt, np.float64, "max_pool2d of lists")
+    assert_identical(il, it.numpy(), "indices of lists")
+    assert_close(ops.avg_pool2d(x.tolist(), 3, 1, 1),
+                 torch.nn.functional.avg_pool2d(t64(torch, x), 3, 1, 1), np.float64, "avg lists")
+    gl = ops.max_pool2d_backward(g.tolist(), il.tolist(), list(x.shape))
+    assert_close(gl, ops.max_pool2d_backward(g.astype(np.float64), idx, x.shape),
+                 np.float64, "backward of lists")
