@@ -1,27 +1,41 @@
 """Pooling: fastconv against PyTorch (CPU) and against memory speed.
 
 For every pool2d layer of fastconv/bench/suite.json (float32), in one
-interleaved run (fastconv, torch, fastconv, torch, ... with np.copyto
-samples among them), medians after a warm-up:
+interleaved run (fastconv and torch in turn, the order alternating each
+round, np.copyto samples among them), each sample preceded by one untimed
+call of the same function, medians after a warm-up:
 
 - forward (max: without indices), forward with indices (max only) and
   backward; torch's backward is called as its ATen op
   (max_pool2d_with_indices_backward / avg_pool2d_backward), no autograd;
-- speedup = torch time / fastconv time;
+- speedup = torch time / fastconv time (medians; "of mins": the same ratio
+  of the fastest samples);
 - %copy = (bytes moved / fastconv time) / (np.copyto bandwidth), bytes moved
   being the least a kernel must touch: input read once + output written
   once (+ the int64 indices, written by the forward with indices, read by
   the backward); copyto's bandwidth counts its read and its write of a
-  ~256 MB array in the same way.
+  ~256 MB array in the same way.  Above 100%: the layer's data (re-used
+  call after call) sits partly in the 32 MB L3.
 
-    python benchmarks/pool_ratios.py [--threads 2] [--repeats 15] [--markdown]
+    python benchmarks/pool_ratios.py [--threads 2] [--repeats 15] [--passive]
+                                     [--markdown] [--layers a,b]
+
+--passive sets OMP_WAIT_POLICY=PASSIVE before the OpenMP runtimes load
+(fastconv's and torch's), as benchmarks/bn_ratios.py does: on a shared,
+oversubscribed machine spinning workers lose their CPU and every parallel
+region then waits for a scheduler tick (medians in multiples of 4-8 ms for
+both libraries); sleeping workers cost a wake-up (10-200 us) instead.
 """
+import os
+import sys
+
+if __name__ == "__main__" and "--passive" in sys.argv:
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
 import argparse
 import json
-import os
 import platform
 import statistics
-import sys
 import time
 
 import numpy as np
@@ -32,8 +46,10 @@ SUITE = os.path.join(os.path.dirname(fc.__file__), "bench", "suite.json")
 
 
 def timed(fn, min_time):
-    """Seconds per call of fn, calling it often enough to last min_time."""
-    n, t = 1, 0.0
+    """Seconds per call of fn after one untimed call, calling it often
+    enough to last min_time."""
+    fn()
+    n = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(n):
@@ -42,6 +58,14 @@ def timed(fn, min_time):
         if t >= min_time:
             return t / n
         n = max(n * 2, int(n * min_time / max(t, 1e-9)) + 1)
+
+
+def load_average():
+    try:
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except OSError:
+        return float("nan")
 
 
 def layer_cases(layer, torch):
@@ -92,6 +116,8 @@ def main(argv=None):
     ap.add_argument("--copy-mb", type=int, default=256)
     ap.add_argument("--layers", default="", help="comma-separated layer names")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--passive", action="store_true",
+                    help="OMP_WAIT_POLICY=PASSIVE for both OpenMP runtimes (see above)")
     args = ap.parse_args(argv)
 
     import torch
@@ -117,49 +143,62 @@ def main(argv=None):
         f_t()
     samples = {(name, kind): ([], []) for name, kind, *_ in cases}
     copy_times = []
-    for _ in range(args.repeats):
+    load_start = load_average()
+    for rnd in range(args.repeats):
         copy_times.append(timed(copy, args.min_time))
         for name, kind, f_fc, f_t, _ in cases:
             a, b = samples[(name, kind)]
-            a.append(timed(f_fc, args.min_time))
-            b.append(timed(f_t, args.min_time))
+            if rnd % 2 == 0:
+                a.append(timed(f_fc, args.min_time))
+                b.append(timed(f_t, args.min_time))
+            else:
+                b.append(timed(f_t, args.min_time))
+                a.append(timed(f_fc, args.min_time))
+    load_end = load_average()
     copy_bw = copy_bytes / statistics.median(copy_times)
 
     rows = []
     for name, kind, _, _, nbytes in cases:
         a, b = samples[(name, kind)]
         t_fc, t_t = statistics.median(a), statistics.median(b)
-        rows.append((name, kind, t_fc, t_t, t_t / t_fc, nbytes / t_fc / copy_bw))
+        rows.append((name, kind, t_fc, t_t, t_t / t_fc, min(b) / min(a),
+                     nbytes / t_fc / copy_bw))
 
     def geo(vals):
         return float(np.exp(np.mean(np.log(vals))))
 
     head = (f"np.copyto bandwidth: {copy_bw / 1e9:.1f} GB/s (read + write of "
             f"{src.nbytes / 2**20:.0f} MB); threads {args.threads}; torch "
-            f"{torch.__version__}; fastconv ISA {fc._kernels.isa_active()}")
+            f"{torch.__version__}; fastconv ISA {fc._kernels.isa_active()}; "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}; "
+            f"load average {load_start:.1f} -> {load_end:.1f}; "
+            f"{time.strftime('%Y-%m-%d %H:%M')}")
     if args.markdown:
         print(head + "\n")
-        print("| layer | pass | fastconv (ms) | torch (ms) | speedup | % copy bw |")
-        print("|---|---|---:|---:|---:|---:|")
-        for name, kind, t_fc, t_t, sp, frac in rows:
+        print("| layer | pass | fastconv (ms) | torch (ms) | speedup | (of mins) | % copy bw |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for name, kind, t_fc, t_t, sp, spm, frac in rows:
             print(f"| {name} | {kind} | {t_fc * 1e3:.3f} | {t_t * 1e3:.3f} | "
-                  f"{sp:.2f} | {100 * frac:.0f}% |")
+                  f"{sp:.2f} | {spm:.2f} | {100 * frac:.0f}% |")
+        print()
     else:
         print(head)
         print(f"{'layer':18s} {'pass':8s} {'fc ms':>9s} {'torch ms':>9s} "
-              f"{'speedup':>8s} {'%copy':>6s}")
-        for name, kind, t_fc, t_t, sp, frac in rows:
+              f"{'speedup':>8s} {'of mins':>8s} {'%copy':>6s}")
+        for name, kind, t_fc, t_t, sp, spm, frac in rows:
             print(f"{name:18s} {kind:8s} {t_fc * 1e3:9.3f} {t_t * 1e3:9.3f} "
-                  f"{sp:8.2f} {100 * frac:5.0f}%")
+                  f"{sp:8.2f} {spm:8.2f} {100 * frac:5.0f}%")
+    bullet = "- " if args.markdown else ""
     for kind in ("fwd", "fwd+idx", "bwd"):
         sel = [r for r in rows if r[1] == kind]
         if sel:
-            print(f"{'' if not args.markdown else '- '}geomean speedup {kind}: "
-                  f"{geo([r[4] for r in sel]):.2f}; min %copy {kind}: "
-                  f"{100 * min(r[5] for r in sel):.0f}%")
-    print(f"{'' if not args.markdown else '- '}machine: {platform.processor() or platform.machine()}, "
+            print(f"{bullet}geomean speedup {kind}: {geo([r[4] for r in sel]):.2f} "
+                  f"(of mins {geo([r[5] for r in sel]):.2f}); min %copy {kind}: "
+                  f"{100 * min(r[6] for r in sel):.0f}%")
+    fwd_all = [r for r in rows if r[1] != "bwd"]
+    print(f"{bullet}geomean speedup, all forward rows: {geo([r[4] for r in fwd_all]):.2f}")
+    print(f"{bullet}machine: {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, python {sys.version.split()[0]}, numpy {np.__version__}")
-
 
 if __name__ == "__main__":
     main()
