@@ -134,11 +134,16 @@ static int64_t pool_chunk(int64_t items, int nt)
     return c > 1 ? c : 1;
 }
 
-/* Threads for a pass over `elems` input elements: below a few tens of KB a
- * parallel region costs more than it saves. */
-static int pool_threads(int64_t elems)
+/* Threads for a call moving `bytes` (inputs read and outputs written): one
+ * per POOL_MIN_BYTES_PER_THREAD at most.  Waking a thread costs from a few
+ * us (spinning workers) to 10-200 us (sleeping ones, OMP_WAIT_POLICY=
+ * PASSIVE, on a busy VM); below that a small layer runs faster alone. */
+#define POOL_MIN_BYTES_PER_THREAD (512 * 1024)
+static int pool_threads(int64_t bytes)
 {
-    return elems < 16384 ? 1 : fc_get_num_threads();
+    const int64_t by_size = bytes / POOL_MIN_BYTES_PER_THREAD;
+    const int nt = fc_get_num_threads();
+    return by_size < 1 ? 1 : by_size < nt ? (int)by_size : nt;
 }
 
 /* Forward work items: blocks of this many output rows of one plane. */

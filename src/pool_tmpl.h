@@ -40,7 +40,8 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
     const int64_t planes = s->N * s->C;
     const int64_t nb = (P + POOL_ROW_BLOCK - 1) / POOL_ROW_BLOCK, items = planes * nb;
-    const int nt = pool_threads(planes * HW);
+    const int nt = pool_threads(planes * ((HW + P * Q) * (int64_t)sizeof(T) +
+                                          (indices ? P * Q * 8 : 0)));
     pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
     if (items == 0)
@@ -105,7 +106,7 @@ int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
                                const int64_t *indices, T *gx)
 {
     const int64_t planes = s->N * s->C, HW = s->H * s->W, PQ = s->P * s->Q;
-    const int nt = pool_threads(planes * HW);
+    const int nt = pool_threads(planes * ((HW + PQ) * (int64_t)sizeof(T) + PQ * 8));
 #pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(planes, nt))
     for (int64_t pl = 0; pl < planes; pl++) {
         T *g = gx + pl * HW;
@@ -202,7 +203,7 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, HW = H * W;
     const int64_t planes = s->N * s->C;
     const int64_t nb = (P + POOL_ROW_BLOCK - 1) / POOL_ROW_BLOCK, items = planes * nb;
-    const int nt = pool_threads(planes * HW);
+    const int nt = pool_threads(planes * (HW + P * Q) * (int64_t)sizeof(T));
     pool_span_t *rsp, *csp;
     int64_t q_lo, q_hi;
     if (items == 0)
@@ -314,7 +315,7 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
     const int64_t planes = s->N * s->C, HW = H * W, PQ = P * Q;
     const int64_t vlen = s->kw + Q + W + s->pw + 2;
-    const int nt = pool_threads(planes * HW);
+    const int nt = pool_threads(planes * (HW + PQ) * (int64_t)sizeof(T));
     T *div;
     int err = 0;
     if (planes == 0)
