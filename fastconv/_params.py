@@ -42,8 +42,8 @@ def as_int(value, name, minimum=None):
 
 def as_pair(value, name, minimum=None):
     """(a, b) from an int or a sequence of two ints, each >= minimum."""
-    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
-            value, (bool, np.bool_)):
+    if type(value) is int or (isinstance(value, (numbers.Integral, np.integer))
+                              and not isinstance(value, (bool, np.bool_))):
         v = as_int(value, name, minimum)
         return (v, v)
     if isinstance(value, (tuple, list, np.ndarray)):
