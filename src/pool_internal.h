@@ -57,21 +57,25 @@ typedef void (*fc_avgpool_f64_fn)(const fc_pool_row *r, const double *x,
 
 /* The rest of the kernel set, per dtype:
  *   avgpool_global(planes, size, x, div, y): y[i] = sum of plane i / div;
- *   avgpool_bwd_div(n, gy, div, gd):   gd[i] = gy[i] / div[i];
- *   avgpool_bwd_rows(nrows, stride, src, n, dst):
- *                                      dst[i] = sum_j src[j * stride + i];
- *   avgpool_bwd_s1(kw, v, n, dst):     dst[i] = sum_{s < kw} v[i - s];
- *   avgpool_bwd_dup2(v, n, dst):       dst[i] = v[i / 2]. */
+ *   avgpool_div(n, a, div, dst):      dst[i] = a[i] / div[i];
+ *   avgpool_sumrows(nrows, stride, src, n, dst):
+ *                                     dst[i] = sum_{j < nrows} src[j * stride + i];
+ *   avgpool_sumrowsdiv(nrows, stride, src, div, n, dst):
+ *                                     the same sum / div[i];
+ *   avgpool_sums1(kw, v, n, dst):     dst[i] = sum_{s < kw} v[i - s];
+ *   avgpool_dup2(v, n, dst):          dst[i] = v[i / 2]. */
 #define FC_POOL_KERNEL_SET(T, DT)                                            \
     typedef struct {                                                         \
         fc_maxpool_idx_##DT##_fn max_idx[FC_POOL_VARIANTS];                  \
         fc_maxpool_##DT##_fn max[FC_POOL_VARIANTS];                          \
         fc_avgpool_##DT##_fn avg[FC_POOL_VARIANTS];                          \
         void (*avg_global)(int64_t, int64_t, const T *, T, T *);             \
-        void (*bwd_div)(int64_t, const T *, const T *, T *);                 \
-        void (*bwd_rows)(int64_t, int64_t, const T *, int64_t, T *);         \
-        void (*bwd_s1)(int64_t, const T *, int64_t, T *);                    \
-        void (*bwd_dup2)(const T *, int64_t, T *);                           \
+        void (*div)(int64_t, const T *, const T *, T *);                     \
+        void (*sum_rows)(int64_t, int64_t, const T *, int64_t, T *);         \
+        void (*sum_rows_div)(int64_t, int64_t, const T *, const T *,         \
+                             int64_t, T *);                                  \
+        void (*sum_s1)(int64_t, const T *, int64_t, T *);                    \
+        void (*dup2)(const T *, int64_t, T *);                               \
         int idx32;    /* indices tracked in 32 bits: planes < 2^31 only */   \
     } fc_pool_##DT##_kernels;
 FC_POOL_KERNEL_SET(float, f32)

@@ -1,5 +1,6 @@
-/* Global average pooling and the average-pool backward micro-kernels
- * (pool_internal.h), plus the kernel set of one dtype and instruction set.
+/* Global average pooling and the row-wise micro-kernels of stride-1
+ * average pooling and of the average-pool backward (pool_internal.h), plus
+ * the kernel set of one dtype and instruction set.
  *
  * Included once by each f32_pool_*.c / f64_pool_*.c file after
  * pool_kernel_variants.h (the forward kernels of every variant), with
@@ -41,17 +42,17 @@ static TARGET void PK_FN(global)(int64_t planes, int64_t size, const T *x,
     }
 }
 
-/* gd[i] = gy[i] / div[i]. */
-static inline PK_INLINE TARGET void PK_FN(div_chunk)(const T *gy, const T *div,
-                                                     T *gd, int64_t i, int64_t nl)
+/* dst[i] = a[i] / div[i]. */
+static inline PK_INLINE TARGET void PK_FN(div_chunk)(const T *a, const T *div,
+                                                     T *dst, int64_t i, int64_t nl)
 {
     const MASK m = tail(nl);
-    vstore(gd + i, m, nl, vdiv(vload(m, nl, gy + i), vload(m, nl, div + i)));
+    vstore(dst + i, m, nl, vdiv(vload(m, nl, a + i), vload(m, nl, div + i)));
 }
 
-static TARGET void PK_FN(bwd_div)(int64_t n, const T *gy, const T *div, T *gd)
+static TARGET void PK_FN(div)(int64_t n, const T *a, const T *div, T *dst)
 {
-    PK_LOOP(n, PK_FN(div_chunk), gy, div, gd);
+    PK_LOOP(n, PK_FN(div_chunk), a, div, dst);
 }
 
 /* dst[i] = sum over j < nrows of src[j * stride + i] (0 when nrows is 0). */
@@ -66,13 +67,33 @@ static inline PK_INLINE TARGET void PK_FN(rows_chunk)(int64_t nrows, int64_t str
     vstore(dst + i, m, nl, acc);
 }
 
-static TARGET void PK_FN(bwd_rows)(int64_t nrows, int64_t stride,
-                                   const T *src, int64_t n, T *dst)
+static TARGET void PK_FN(sumrows)(int64_t nrows, int64_t stride,
+                                  const T *src, int64_t n, T *dst)
 {
     PK_LOOP(n, PK_FN(rows_chunk), nrows, stride, src, dst);
 }
 
-/* dst[i] = sum over s < kw of v[i - s]: the stride-1 windows holding i. */
+/* dst[i] = (sum over j < nrows of src[j * stride + i]) / div[i]. */
+static inline PK_INLINE TARGET void PK_FN(rowsdiv_chunk)(int64_t nrows, int64_t stride,
+                                                         const T *src, const T *div,
+                                                         T *dst, int64_t i, int64_t nl)
+{
+    const MASK m = tail(nl);
+    VEC acc = nrows > 0 ? vload(m, nl, src + i) : vzero();
+    for (int64_t j = 1; j < nrows; j++)
+        acc = vadd(acc, vload(m, nl, src + j * stride + i));
+    vstore(dst + i, m, nl, vdiv(acc, vload(m, nl, div + i)));
+}
+
+static TARGET void PK_FN(sumrowsdiv)(int64_t nrows, int64_t stride,
+                                     const T *src, const T *div, int64_t n,
+                                     T *dst)
+{
+    PK_LOOP(n, PK_FN(rowsdiv_chunk), nrows, stride, src, div, dst);
+}
+
+/* dst[i] = sum over s < kw of v[i - s]: the sums of kw consecutive values
+ * (forward), the stride-1 windows holding i (backward). */
 static inline PK_INLINE TARGET void PK_FN(s1_chunk)(int64_t kw, const T *v, T *dst,
                                                     int64_t i, int64_t nl)
 {
@@ -83,7 +104,7 @@ static inline PK_INLINE TARGET void PK_FN(s1_chunk)(int64_t kw, const T *v, T *d
     vstore(dst + i, m, nl, acc);
 }
 
-static TARGET void PK_FN(bwd_s1)(int64_t kw, const T *v, int64_t n, T *dst)
+static TARGET void PK_FN(sums1)(int64_t kw, const T *v, int64_t n, T *dst)
 {
     PK_LOOP(n, PK_FN(s1_chunk), kw, v, dst);
 }
@@ -96,7 +117,7 @@ static inline PK_INLINE TARGET void PK_FN(dup2_chunk)(const T *v, T *dst,
     vstore(dst + i, m, nl, vloaddup(m, nl, v + i / 2));
 }
 
-static TARGET void PK_FN(bwd_dup2)(const T *v, int64_t n, T *dst)
+static TARGET void PK_FN(dup2)(const T *v, int64_t n, T *dst)
 {
     PK_LOOP(n, PK_FN(dup2_chunk), v, dst);
 }
@@ -109,8 +130,8 @@ static TARGET void PK_FN(bwd_dup2)(const T *v, int64_t n, T *dst)
                     PK_NAME(POOL_DT, op, k3s1, POOL_ISA)}
 const KSET_T KSET_NAME = {
     PK_SET(maxpool_idx), PK_SET(maxpool), PK_SET(avgpool),
-    PK_FN(global), PK_FN(bwd_div), PK_FN(bwd_rows), PK_FN(bwd_s1),
-    PK_FN(bwd_dup2), IDX32,
+    PK_FN(global), PK_FN(div), PK_FN(sumrows), PK_FN(sumrowsdiv),
+    PK_FN(sums1), PK_FN(dup2), IDX32,
 };
 #undef PK_SET
 #undef PK_FN

@@ -153,44 +153,48 @@ static T *FN(avg_divisors)(const fc_pool_shape *s, int count_pad,
     return div;
 }
 
-/* Stride-1 average pooling, a plane at a time, from micro-kernels: copy
- * each input row between zeros (the padding), sum its kw-wide windows into
- * a row of window sums, then each output row is the sum of its window's rows
- * of window sums over the divisors.  No border column is left to scalar
- * code, and each sum of kw columns serves every window row holding it. */
+/* Stride-1 average pooling, a plane at a time, from micro-kernels: the
+ * plane between zero columns (the padding; the plane itself when there is
+ * none), the sums of kw consecutive values along the whole flattened plane
+ * in one pass (the sums that straddle two rows are never used), then each
+ * output row is the sum of its window's rows of sums over the divisors.  No
+ * border column is left to scalar code, and each sum of kw columns serves
+ * every window holding that row. */
 static int FN(avg_pool_s1)(const fc_pool_shape *s, const KSET *ks,
                            const pool_span_t *rsp, const T *div, int nt,
                            const T *x, T *y)
 {
-    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
-    const int64_t planes = s->N * s->C, rowlen = Q + s->kw + s->pw + W;
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q, pw = s->pw;
+    const int64_t Wp = W + 2 * pw;          /* = Q + kw - 1 at stride 1 */
+    const int64_t planes = s->N * s->C, nsum = (H - 1) * Wp + Q;
     int err = 0;
 #pragma omp parallel num_threads(nt)
     {
-        T *sums = (T *)malloc((size_t)(H * Q + Q) * sizeof(T));
-        T *row = (T *)calloc((size_t)rowlen, sizeof(T));
-        const int ok = sums != NULL && row != NULL;
+        T *sums = (T *)malloc((size_t)(H * Wp) * sizeof(T));
+        T *padded = pw ? (T *)calloc((size_t)(H * Wp), sizeof(T)) : NULL;
+        const int ok = sums != NULL && (padded != NULL || pw == 0);
         if (!ok) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
 #pragma omp for schedule(dynamic, pool_chunk(planes, nt))
         for (int64_t pl = 0; pl < planes; pl++) {
-            T *v = sums + H * Q;
+            const T *src = x + pl * H * W;
             if (!ok)
                 continue;
-            for (int64_t ih = 0; ih < H; ih++) {
-                memcpy(row + s->pw, x + (pl * H + ih) * W, (size_t)W * sizeof(T));
-                /* sums[ow] = sum over c < kw of row[ow + c] */
-                ks->bwd_s1(s->kw, row + s->kw - 1, Q, sums + ih * Q);
+            if (pw) {           /* the zero columns stay zero */
+                for (int64_t ih = 0; ih < H; ih++)
+                    memcpy(padded + ih * Wp + pw, src + ih * W, (size_t)W * sizeof(T));
+                src = padded;
             }
-            for (int64_t oh = 0; oh < P; oh++) {
-                ks->bwd_rows(rsp[oh].n, Q, sums + rsp[oh].first * Q, Q, v);
-                ks->bwd_div(Q, v, div + oh * Q, y + (pl * P + oh) * Q);
-            }
+            /* sums[i] = src[i] + ... + src[i + kw - 1] */
+            ks->sum_s1(s->kw, src + s->kw - 1, nsum, sums);
+            for (int64_t oh = 0; oh < P; oh++)
+                ks->sum_rows_div(rsp[oh].n, Wp, sums + rsp[oh].first * Wp,
+                                 div + oh * Q, Q, y + (pl * P + oh) * Q);
         }
         free(sums);
-        free(row);
+        free(padded);
     }
     return err;
 }
@@ -284,14 +288,14 @@ static void FN(avg_expand)(const fc_pool_shape *s, const KSET *ks,
 {
     const int64_t W = s->W, kw = s->kw, sw = s->sw, pw = s->pw;
     if (sw == 1) {
-        ks->bwd_s1(kw, v + pw, W, out);
+        ks->sum_s1(kw, v + pw, W, out);
     } else if (kw == 2 && sw == 2) {        /* pw is 0 or 1 */
         if (pw == 0) {
-            ks->bwd_dup2(v, W, out);
+            ks->dup2(v, W, out);
         } else {
             out[0] = v[0];
             if (W > 1)
-                ks->bwd_dup2(v + 1, W - 1, out + 1);
+                ks->dup2(v + 1, W - 1, out + 1);
         }
     } else {
         for (int64_t iw = 0; iw < W; iw++) {
@@ -352,13 +356,13 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
             T *out = gx + pl * HW;
             if (!ok)
                 continue;
-            ks->bwd_div(PQ, gy + pl * PQ, div, gd);
+            ks->div(PQ, gy + pl * PQ, div, gd);
             for (int64_t ih = 0; ih < H; ih++) {
                 const int64_t a = ih + s->ph;
                 const int64_t lo = a - s->kh + 1 <= 0 ? 0 : (a - s->kh + s->sh) / s->sh;
                 const int64_t hi = a / s->sh < P - 1 ? a / s->sh : P - 1;
                 const int64_t n = hi >= lo ? hi - lo + 1 : 0;
-                ks->bwd_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
+                ks->sum_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
                 FN(avg_expand)(s, ks, v, out + ih * W);
             }
         }
