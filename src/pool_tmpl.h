@@ -319,6 +319,9 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
     const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
     const int64_t planes = s->N * s->C, HW = H * W, PQ = P * Q;
     const int64_t vlen = s->kw + Q + W + s->pw + 2;
+    /* 2-wide, stride-2 windows read v[0 .. (W - 1 + pw) / 2] only: a row
+     * of gd itself can serve as v when no v[q >= Q] is read */
+    const int direct = s->kw == 2 && s->sw == 2 && (W - 1 + s->pw) / 2 < Q;
     const int nt = pool_threads(planes * (HW + PQ) * (int64_t)sizeof(T));
     T *div;
     int err = 0;
@@ -362,8 +365,12 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
                 const int64_t lo = a - s->kh + 1 <= 0 ? 0 : (a - s->kh + s->sh) / s->sh;
                 const int64_t hi = a / s->sh < P - 1 ? a / s->sh : P - 1;
                 const int64_t n = hi >= lo ? hi - lo + 1 : 0;
-                ks->sum_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
-                FN(avg_expand)(s, ks, v, out + ih * W);
+                if (n == 1 && direct) {
+                    FN(avg_expand)(s, ks, gd + lo * Q, out + ih * W);
+                } else {
+                    ks->sum_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
+                    FN(avg_expand)(s, ks, v, out + ih * W);
+                }
             }
         }
         free(gd);
