@@ -1,4 +1,4 @@
-/* Plain-C pooling micro-kernels, float32: one output column at a time,
+/* Plain-C pooling micro-kernels, float32: four output columns at a time,
  * indices in 64 bits (any plane size).  They run on any CPU, and they are
  * the fallback of the SIMD levels for planes of 2^31 elements or more. */
 #include "pool_internal.h"

@@ -1,4 +1,4 @@
-/* Plain-C pooling micro-kernels, float64: one output column at a time,
+/* Plain-C pooling micro-kernels, float64: four output columns at a time,
  * indices in 64 bits.  They run on any CPU. */
 #include "pool_internal.h"
 
