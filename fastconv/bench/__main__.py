@@ -17,10 +17,11 @@ PyTorch per task.  See fastconv/bench/report.py for every column and
 fastconv/bench/timing.py for how the time is measured.
 
 On a machine shared with other work, OpenMP threads that spin while waiting
-lose their CPU and then stall each parallel call by a scheduler time slice;
-OMP_WAIT_POLICY=PASSIVE (set before Python starts: the OpenMP runtimes read
-it when they load) avoids that for fastconv and torch alike.  The header
-prints the setting.
+lose their CPU and then stall each parallel call by a scheduler time slice.
+fastconv's own threads sleep when idle unless told otherwise (see
+fastconv/_config.py); OMP_WAIT_POLICY=PASSIVE set before Python starts (the
+OpenMP runtimes read it when they load) makes torch's do the same.  The
+header prints the settings.
 """
 import argparse
 import sys
