@@ -162,11 +162,9 @@ class Module:
                                  f"(call super().__init__() first in "
                                  f"{type(self).__name__}.__init__)")
         if isinstance(value, Parameter):
-            self._forget(name)
-            d["_parameters"][name] = value
+            self._register("_parameters", name, value)
         elif isinstance(value, Module):
-            self._forget(name)
-            d["_modules"][name] = value
+            self._register("_modules", name, value)
         elif name in d["_buffers"]:
             if value is not None and not isinstance(value, np.ndarray):
                 raise TypeError(f"{name}: a buffer must be an ndarray or None, got "
@@ -179,6 +177,12 @@ class Module:
             registry = d["_parameters"] if name in d["_parameters"] else d["_modules"]
             registry[name] = None
         object.__setattr__(self, name, value)
+
+    def _register(self, registry, name, value):
+        """Replace in place (keeping the order) or forget elsewhere and append."""
+        if name not in self.__dict__[registry]:
+            self._forget(name)
+        self.__dict__[registry][name] = value
 
     def _forget(self, name):
         for registry in ("_parameters", "_buffers", "_modules"):
