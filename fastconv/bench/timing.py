@@ -137,18 +137,26 @@ class Timings:
 
 
 def interleaved(fns, first_s, budget_s, min_rounds=3, max_rounds=25):
-    """Time fns interleaved: one warm-up round, then rounds A B C ..., as
-    many as fit in budget_s (at least min_rounds, at most max_rounds).
+    """Time fns interleaved: one warm-up round, then rounds A B C ...,
+    B C A ..., as many as fit in budget_s (at least min_rounds, at most
+    max_rounds).
 
     first_s: a first-call estimate per fn, to size the warm-up round."""
     repeats = [repeats_for(t) for t in first_s]
     warm = [time_call(fn, r) for fn, r in zip(fns, repeats)]
     repeats = [repeats_for(t) for t in warm]
-    round_s = sum(t * r for t, r in zip(warm, repeats))
+    round_s = sum(t * (r + 1) for t, r in zip(warm, repeats))   # + the untimed call
     rounds = int(budget_s / round_s) if round_s > 0 else max_rounds
     rounds = max(min_rounds, min(max_rounds, rounds))
     samples = [[] for _ in fns]
-    for _ in range(rounds):
-        for i, fn in enumerate(fns):
-            samples[i].append(time_call(fn, repeats[i]))
+    for k in range(rounds):
+        # Each round starts at a different implementation, and each sample
+        # follows one untimed call of its own: an OpenMP runtime whose
+        # threads still spin after the previous implementation's call
+        # (PyTorch's do) would otherwise always slow down the same
+        # neighbour.
+        for j in range(len(fns)):
+            i = (j + k) % len(fns)
+            fns[i]()
+            samples[i].append(time_call(fns[i], repeats[i]))
     return Timings(samples, repeats, rounds)
