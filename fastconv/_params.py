@@ -29,10 +29,11 @@ def _describe(value):
 
 def as_int(value, name, minimum=None):
     """A Python int from an int-like value (bool excluded), >= minimum."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (numbers.Integral, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {_describe(value)}")
-    value = operator.index(value)
+    if type(value) is not int:      # the common case skips the ABC checks
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (numbers.Integral, np.integer)):
+            raise TypeError(f"{name}: expected an int, got {_describe(value)}")
+        value = operator.index(value)
     if minimum is not None and value < minimum:
         bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{name}: expected {bound}, got {value}")
@@ -41,8 +42,8 @@ def as_int(value, name, minimum=None):
 
 def as_pair(value, name, minimum=None):
     """(a, b) from an int or a sequence of two ints, each >= minimum."""
-    if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(
-            value, (bool, np.bool_)):
+    if type(value) is int or (isinstance(value, (numbers.Integral, np.integer))
+                              and not isinstance(value, (bool, np.bool_))):
         v = as_int(value, name, minimum)
         return (v, v)
     if isinstance(value, (tuple, list, np.ndarray)):
@@ -374,9 +375,12 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
                          f"stride {stride}, padding {padding}, dilation {dilation})")
     # A dilated window can fall wholly into the padding; PyTorch then returns
     # -inf with an index outside the plane.  We refuse such geometry instead.
+    # Every window starts before the input's end (padding <= half the kernel,
+    # and ceil_mode's rule), so only those starting in the left padding,
+    # o * s < p, can miss the input.
     for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
                                         ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
-        for o in range(out):
+        for o in range(min(out, -(-p // s))):
             start = o * s - p
             if not any(0 <= start + i * d < size for i in range(k)):
                 raise ValueError(f"{input_name}: the pooling window {o} along the {axis} "
@@ -407,13 +411,15 @@ def max_pool_indices(indices, grad_shape, plane_size):
     value inside its (H*W) plane.  Checked before any write."""
     indices = as_array_int(indices, "indices")
     check_shape(indices, grad_shape, "indices", " (grad_output's shape)")
-    if indices.size:
+    as_int64 = np.ascontiguousarray(indices, dtype=np.int64)
+    # One pass over the indices: seen as unsigned, a negative index (or a
+    # uint64 one past int64's range, wrapped) is larger than any valid one.
+    if as_int64.size and int(as_int64.view(np.uint64).max()) >= plane_size:
         lo, hi = int(indices.min()), int(indices.max())
-        if lo < 0 or hi >= plane_size:
-            raise ValueError(f"indices: expected flat indices into each input "
-                             f"plane, in [0, {plane_size}), got values in "
-                             f"[{lo}, {hi}]")
-    return np.ascontiguousarray(indices, dtype=np.int64)
+        raise ValueError(f"indices: expected flat indices into each input "
+                         f"plane, in [0, {plane_size}), got values in "
+                         f"[{lo}, {hi}]")
+    return as_int64
 
 
 def as_array_int(value, name):
