@@ -130,6 +130,7 @@ static inline TARGET IVEC iblend(MASK m, IVEC a, IVEC b)
     return _mm256_blendv_epi8(a, b, _mm256_castps_si256(m));
 }
 
+#define POOL_PAIR 0
 #include "pool_kernel_variants.h"
 
 #define IDX32 1

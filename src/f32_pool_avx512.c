@@ -110,6 +110,28 @@ static inline TARGET IVEC iiota(int64_t s)
 static inline TARGET IVEC iadd(IVEC a, IVEC b) { return _mm512_add_epi32(a, b); }
 static inline TARGET IVEC iblend(MASK m, IVEC a, IVEC b) { return _mm512_mask_blend_epi32(m, a, b); }
 
+/* Two rows of at most 8 outputs in one vector (pool_kernel_tmpl.h). */
+#define POOL_PAIR 1
+#define PAIR_PERM __m512i
+static inline TARGET __m512i pair_lanes(int64_t n, int64_t sw, int64_t d)
+{
+    const __m512i l = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                        12, 13, 14, 15);
+    const __m512i s = _mm512_set1_epi32((int)sw);
+    const __m512i second = _mm512_add_epi32(
+        _mm512_set1_epi32((int)d),
+        _mm512_mullo_epi32(_mm512_sub_epi32(l, _mm512_set1_epi32((int)n)), s));
+    return _mm512_mask_blend_epi32((__mmask16)((1u << n) - 1), second,
+                                   _mm512_mullo_epi32(l, s));
+}
+static inline TARGET PAIR_PERM vpairperm(int64_t n, int64_t sw) { return pair_lanes(n, sw, 16); }
+static inline TARGET PAIR_PERM vpairnone(void) { return _mm512_setzero_si512(); }
+static inline TARGET IVEC ipairbase(int64_t n, int64_t sw, int64_t d) { return pair_lanes(n, sw, d); }
+static inline TARGET VEC vloadpair(PAIR_PERM perm, const T *a, const T *b)
+{
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(a), perm, _mm512_loadu_ps(b));
+}
+
 #include "pool_kernel_variants.h"
 
 #define IDX32 1

@@ -105,6 +105,7 @@ static inline TARGET IVEC iblend(MASK m, IVEC a, IVEC b)
     return _mm256_blendv_epi8(a, b, _mm256_castpd_si256(m));
 }
 
+#define POOL_PAIR 0
 #include "pool_kernel_variants.h"
 
 #define IDX32 0

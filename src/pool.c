@@ -134,6 +134,14 @@ static int64_t pool_chunk(int64_t items, int nt)
     return c > 1 ? c : 1;
 }
 
+/* The average-pool gradient as a box sum (pool_tmpl.h, avg_backward_s1):
+ * stride 1 both ways, planes enough to share among threads.  By shape
+ * alone, as pool_avg_separable. */
+static int pool_avg_backward_box(const fc_pool_shape *s)
+{
+    return s->sh == 1 && s->sw == 1 && s->N * s->C >= 8;
+}
+
 /* Threads for a call moving `bytes` (inputs read and outputs written): one
  * per POOL_MIN_BYTES_PER_THREAD at most.  Waking a thread costs from a few
  * us (spinning workers) to 10-200 us (sleeping ones, OMP_WAIT_POLICY=

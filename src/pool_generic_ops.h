@@ -130,6 +130,7 @@ static inline IVEC iblend(MASK m, IVEC a, IVEC b)
     return a;
 }
 
+#define POOL_PAIR 0
 #include "pool_kernel_variants.h"
 
 #define IDX32 0

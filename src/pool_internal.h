@@ -57,11 +57,14 @@ typedef void (*fc_avgpool_f64_fn)(const fc_pool_row *r, const double *x,
 
 /* The rest of the kernel set, per dtype:
  *   avgpool_global(planes, size, x, div, y): y[i] = sum of plane i / div;
- *   avgpool_div(n, a, div, dst):      dst[i] = a[i] / div[i];
- *   avgpool_sumrows(nrows, stride, src, n, dst):
- *                                     dst[i] = sum_{j < nrows} src[j * stride + i];
- *   avgpool_sumrowsdiv(nrows, stride, src, div, n, dst):
- *                                     the same sum / div[i];
+ *   2-D, `rows` rows of n values, each array with its row stride (as, ...):
+ *   avgpool_div(rows, n, a, as, div, ds, dst, ts):
+ *                                     dst[r][i] = a[r][i] / div[r][i];
+ *   avgpool_sumrows(rows, nsum, sstride, n, src, ss, dst, ts):
+ *                                     dst[r][i] = sum_{j < nsum} src[r][j sstride + i];
+ *   avgpool_sumrowsdiv(rows, nsum, sstride, n, src, ss, div, ds, dst, ts):
+ *                                     the same sum / div[r][i];
+ *   1-D:
  *   avgpool_sums1(kw, v, n, dst):     dst[i] = sum_{s < kw} v[i - s];
  *   avgpool_dup2(v, n, dst):          dst[i] = v[i / 2]. */
 #define FC_POOL_KERNEL_SET(T, DT)                                            \
@@ -70,10 +73,12 @@ typedef void (*fc_avgpool_f64_fn)(const fc_pool_row *r, const double *x,
         fc_maxpool_##DT##_fn max[FC_POOL_VARIANTS];                          \
         fc_avgpool_##DT##_fn avg[FC_POOL_VARIANTS];                          \
         void (*avg_global)(int64_t, int64_t, const T *, T, T *);             \
-        void (*div)(int64_t, const T *, const T *, T *);                     \
-        void (*sum_rows)(int64_t, int64_t, const T *, int64_t, T *);         \
-        void (*sum_rows_div)(int64_t, int64_t, const T *, const T *,         \
-                             int64_t, T *);                                  \
+        void (*div)(int64_t, int64_t, const T *, int64_t, const T *,         \
+                    int64_t, T *, int64_t);                                  \
+        void (*sum_rows)(int64_t, int64_t, int64_t, int64_t, const T *,      \
+                         int64_t, T *, int64_t);                             \
+        void (*sum_rows_div)(int64_t, int64_t, int64_t, int64_t, const T *,  \
+                             int64_t, const T *, int64_t, T *, int64_t);     \
         void (*sum_s1)(int64_t, const T *, int64_t, T *);                    \
         void (*dup2)(const T *, int64_t, T *);                               \
         int idx32;    /* indices tracked in 32 bits: planes < 2^31 only */   \

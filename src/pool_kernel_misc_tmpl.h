@@ -42,7 +42,10 @@ static TARGET void PK_FN(global)(int64_t planes, int64_t size, const T *x,
     }
 }
 
-/* dst[i] = a[i] / div[i]. */
+/* The 2-D kernels below take `rows` rows of n columns, each array with its
+ * own row stride (one call per plane instead of one per row). */
+
+/* dst[r][i] = a[r][i] / div[r][i]. */
 static inline PK_INLINE TARGET void PK_FN(div_chunk)(const T *a, const T *div,
                                                      T *dst, int64_t i, int64_t nl)
 {
@@ -50,46 +53,53 @@ static inline PK_INLINE TARGET void PK_FN(div_chunk)(const T *a, const T *div,
     vstore(dst + i, m, nl, vdiv(vload(m, nl, a + i), vload(m, nl, div + i)));
 }
 
-static TARGET void PK_FN(div)(int64_t n, const T *a, const T *div, T *dst)
+static TARGET void PK_FN(div)(int64_t rows, int64_t n, const T *a, int64_t as,
+                              const T *div, int64_t ds, T *dst, int64_t ts)
 {
-    PK_LOOP(n, PK_FN(div_chunk), a, div, dst);
+    for (int64_t r = 0; r < rows; r++)
+        PK_LOOP(n, PK_FN(div_chunk), a + r * as, div + r * ds, dst + r * ts);
 }
 
-/* dst[i] = sum over j < nrows of src[j * stride + i] (0 when nrows is 0). */
-static inline PK_INLINE TARGET void PK_FN(rows_chunk)(int64_t nrows, int64_t stride,
+/* dst[r][i] = sum over j < nsum of src[r][j * sstride + i] (0 when nsum is
+ * 0). */
+static inline PK_INLINE TARGET void PK_FN(rows_chunk)(int64_t nsum, int64_t sstride,
                                                       const T *src, T *dst,
                                                       int64_t i, int64_t nl)
 {
     const MASK m = tail(nl);
-    VEC acc = nrows > 0 ? vload(m, nl, src + i) : vzero();
-    for (int64_t j = 1; j < nrows; j++)
-        acc = vadd(acc, vload(m, nl, src + j * stride + i));
+    VEC acc = nsum > 0 ? vload(m, nl, src + i) : vzero();
+    for (int64_t j = 1; j < nsum; j++)
+        acc = vadd(acc, vload(m, nl, src + j * sstride + i));
     vstore(dst + i, m, nl, acc);
 }
 
-static TARGET void PK_FN(sumrows)(int64_t nrows, int64_t stride,
-                                  const T *src, int64_t n, T *dst)
+static TARGET void PK_FN(sumrows)(int64_t rows, int64_t nsum, int64_t sstride,
+                                  int64_t n, const T *src, int64_t ss, T *dst,
+                                  int64_t ts)
 {
-    PK_LOOP(n, PK_FN(rows_chunk), nrows, stride, src, dst);
+    for (int64_t r = 0; r < rows; r++)
+        PK_LOOP(n, PK_FN(rows_chunk), nsum, sstride, src + r * ss, dst + r * ts);
 }
 
-/* dst[i] = (sum over j < nrows of src[j * stride + i]) / div[i]. */
-static inline PK_INLINE TARGET void PK_FN(rowsdiv_chunk)(int64_t nrows, int64_t stride,
+/* dst[r][i] = (sum over j < nsum of src[r][j * sstride + i]) / div[r][i]. */
+static inline PK_INLINE TARGET void PK_FN(rowsdiv_chunk)(int64_t nsum, int64_t sstride,
                                                          const T *src, const T *div,
                                                          T *dst, int64_t i, int64_t nl)
 {
     const MASK m = tail(nl);
-    VEC acc = nrows > 0 ? vload(m, nl, src + i) : vzero();
-    for (int64_t j = 1; j < nrows; j++)
-        acc = vadd(acc, vload(m, nl, src + j * stride + i));
+    VEC acc = nsum > 0 ? vload(m, nl, src + i) : vzero();
+    for (int64_t j = 1; j < nsum; j++)
+        acc = vadd(acc, vload(m, nl, src + j * sstride + i));
     vstore(dst + i, m, nl, vdiv(acc, vload(m, nl, div + i)));
 }
 
-static TARGET void PK_FN(sumrowsdiv)(int64_t nrows, int64_t stride,
-                                     const T *src, const T *div, int64_t n,
-                                     T *dst)
+static TARGET void PK_FN(sumrowsdiv)(int64_t rows, int64_t nsum, int64_t sstride,
+                                     int64_t n, const T *src, int64_t ss,
+                                     const T *div, int64_t ds, T *dst, int64_t ts)
 {
-    PK_LOOP(n, PK_FN(rowsdiv_chunk), nrows, stride, src, div, dst);
+    for (int64_t r = 0; r < rows; r++)
+        PK_LOOP(n, PK_FN(rowsdiv_chunk), nsum, sstride, src + r * ss,
+                div + r * ds, dst + r * ts);
 }
 
 /* dst[i] = sum over s < kw of v[i - s]: the sums of kw consecutive values

@@ -16,6 +16,10 @@
  *   vnan(), iset1, iiota(s) (lane l <- l s), iadd, iblend.
  * With nl == LANES the loads and stores must use no partial mask: on some
  * CPUs (AMD Zen 5) an access with a partial mask is several times slower.
+ * POOL_PAIR 1 (AVX-512) adds two-row vectors for rows at most half a
+ * vector wide: vpairperm(n, sw), vloadpair(perm, a, b) (lane l < n <- a[l
+ * sw], lane l >= n <- b[(l - n) sw], from one full load of each) and
+ * ipairbase(n, sw, d) (lane l < n <- l sw, lane l >= n <- d + (l - n) sw).
  * Only those operations know the instruction set; the loops are shared. */
 
 #define PK_NAME_(dt, op, tile, isa) dt##_##op##_##tile##_##isa
@@ -37,16 +41,46 @@
     (nl == LANES || (off) + (nr - 1) * rstep + (kw - 1) * dw +               \
      (LANES - 1) * sw < r->avail ? LANES : nl)
 
+/* The taps of a vector: one row's, or two rows' (pair). */
+#if POOL_PAIR
+#define PK_PAIR_PERM() const PAIR_PERM perm = pair ? vpairperm(r->n, sw) : vpairnone()
+#define PK_TAP_LOAD(p)                                                       \
+    (pair ? vloadpair(perm, (p), (p) + r->xrow) : PK_LOAD(lm, ln, (p)))
+#define PK_LANE_BASE()                                                       \
+    (pair ? ipairbase(r->n, sw, r->xrow) : iiota(sw))
+#else
+#define PK_PAIR_PERM() (void)pair
+#define PK_TAP_LOAD(p) PK_LOAD(lm, ln, (p))
+#define PK_LANE_BASE() iiota(sw)
+#endif
+
+/* Whether rows i and i + 1 of the call fit one vector: rows at most half a
+ * vector wide (and at most half a vector of input wide), back to back in
+ * the output (no border columns), and both full loads of the last tap
+ * inside the input array. */
+#define PK_PAIR_OK(i)                                                        \
+    (POOL_PAIR && (i) + 1 < r->rows && 2 * r->n <= LANES &&                  \
+     r->n == r->yrow && (r->n - 1) * r->sw < LANES &&                        \
+     r->off + ((i) + 1) * r->xrow + (r->nr - 1) * r->rstep +                 \
+     (r->kw - 1) * r->dw + LANES - 1 < r->avail)
+
 /* Each kernel is a chunk body (LANES output columns of one row or, last in
- * the row, fewer) and loops that call it with nl = LANES, a constant once
- * inlined, then once for the partial last vector of the row. */
+ * the row, fewer; or, pair, two rows) and loops that call it with nl =
+ * LANES, a constant once inlined, then once for the partial last vector of
+ * the row. */
 #define PK_CHUNKS(chunk, ...)                                                \
     for (int64_t i_ = 0; i_ < r->rows; i_++) {                               \
         int64_t q_ = 0;                                                      \
+        if (PK_PAIR_OK(i_)) {                                                \
+            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, 0,       \
+                  2 * r->n, 1);                                              \
+            i_++;                                                            \
+            continue;                                                        \
+        }                                                                    \
         for (; q_ + LANES <= r->n; q_ += LANES)                              \
-            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, LANES); \
+            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, LANES, 0); \
         if (q_ < r->n)                                                       \
-            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, r->n - q_); \
+            chunk(__VA_ARGS__, r->off + i_ * r->xrow, i_ * r->yrow, q_, r->n - q_, 0); \
     }
 
 /* Max over the window, and where: the scan of PyTorch's CPU kernel, tap by
@@ -54,7 +88,7 @@
  * is (equivalent to starting from -inf with its index). */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_idx_chunk, POOL_TILE, POOL_ISA)(
     const fc_pool_row *r, const T *x, T *y, int64_t *ind, int64_t roff,
-    int64_t yo, int64_t q, int64_t nl)
+    int64_t yo, int64_t q, int64_t nl, int pair)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
@@ -63,13 +97,14 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_idx_chunk, POOL_TIL
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
-    const IVEC base = iadd(iiota(sw), iset1(off));
-    VEC mx = PK_LOAD(lm, ln, p);
+    const IVEC base = iadd(PK_LANE_BASE(), iset1(off));
+    PK_PAIR_PERM();
+    VEC mx = PK_TAP_LOAD(p);
     IVEC ix = base;
 #define PK_MAX_TAP(tap)                                                      \
     do {                                                                     \
         const int64_t t_ = (tap);                                            \
-        const VEC v_ = PK_LOAD(lm, ln, p + t_);                              \
+        const VEC v_ = PK_TAP_LOAD(p + t_);                                  \
         const MASK k_ = vtake(v_, mx);                                       \
         mx = vblend(k_, mx, v_);                                             \
         ix = iblend(k_, ix, iadd(base, iset1(t_)));                          \
@@ -96,7 +131,7 @@ static TARGET void PK_NAME(POOL_DT, maxpool_idx, POOL_TILE, POOL_ISA)(
  * in the window wins (vmax alone lets a later number replace a NaN). */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_chunk, POOL_TILE, POOL_ISA)(
     const fc_pool_row *r, const T *x, T *y, int64_t roff, int64_t yo,
-    int64_t q, int64_t nl)
+    int64_t q, int64_t nl, int pair)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
@@ -105,11 +140,12 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, maxpool_chunk, POOL_TILE, P
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
-    VEC mx = PK_LOAD(lm, ln, p);
+    PK_PAIR_PERM();
+    VEC mx = PK_TAP_LOAD(p);
     MASK nan = visnan(mx);
 #define PK_MAX_TAP(tap)                                                      \
     do {                                                                     \
-        const VEC v_ = PK_LOAD(lm, ln, p + (tap));                           \
+        const VEC v_ = PK_TAP_LOAD(p + (tap));                               \
         nan = mor(nan, visnan(v_));                                          \
         mx = vmax(mx, v_);                                                   \
     } while (0)
@@ -133,7 +169,7 @@ static TARGET void PK_NAME(POOL_DT, maxpool, POOL_TILE, POOL_ISA)(
 /* Average: the window's sum in row-major order, divided by div. */
 static inline PK_INLINE TARGET void PK_NAME(POOL_DT, avgpool_chunk, POOL_TILE, POOL_ISA)(
     const fc_pool_row *r, const T *x, T div, T *y, int64_t roff, int64_t yo,
-    int64_t q, int64_t nl)
+    int64_t q, int64_t nl, int pair)
 {
     const int64_t kw = POOL_KW ? POOL_KW : r->kw;
     const int64_t sw = POOL_SW ? POOL_SW : r->sw;
@@ -142,14 +178,15 @@ static inline PK_INLINE TARGET void PK_NAME(POOL_DT, avgpool_chunk, POOL_TILE, P
     const int64_t ln = PK_LOAD_LANES(off);
     const MASK lm = tail(ln);
     const T *p = x + off;
-    VEC acc = PK_LOAD(lm, ln, p);
+    PK_PAIR_PERM();
+    VEC acc = PK_TAP_LOAD(p);
 #pragma GCC unroll 4
     for (int64_t s = 1; s < kw; s++)
-        acc = vadd(acc, PK_LOAD(lm, ln, p + s * dw));
+        acc = vadd(acc, PK_TAP_LOAD(p + s * dw));
     for (int64_t j = 1; j < nr; j++)
 #pragma GCC unroll 4
         for (int64_t s = 0; s < kw; s++)
-            acc = vadd(acc, PK_LOAD(lm, ln, p + j * rstep + s * dw));
+            acc = vadd(acc, PK_TAP_LOAD(p + j * rstep + s * dw));
     vstore(y + yo + q, tail(nl), nl, vdiv(acc, vset1(div)));
 }
 
@@ -160,5 +197,9 @@ static TARGET void PK_NAME(POOL_DT, avgpool, POOL_TILE, POOL_ISA)(
 }
 
 #undef PK_CHUNKS
+#undef PK_PAIR_OK
+#undef PK_PAIR_PERM
+#undef PK_TAP_LOAD
+#undef PK_LANE_BASE
 #undef PK_LOAD_LANES
 #undef PK_LOAD

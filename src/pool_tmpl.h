@@ -189,9 +189,13 @@ static int FN(avg_pool_s1)(const fc_pool_shape *s, const KSET *ks,
             }
             /* sums[i] = src[i] + ... + src[i + kw - 1] */
             ks->sum_s1(s->kw, src + s->kw - 1, nsum, sums);
-            for (int64_t oh = 0; oh < P; oh++)
-                ks->sum_rows_div(rsp[oh].n, Wp, sums + rsp[oh].first * Wp,
-                                 div + oh * Q, Q, y + (pl * P + oh) * Q);
+            /* runs of output rows whose windows have the same rows */
+            for (int64_t oh = 0, n; oh < P; oh += n) {
+                n = pool_run(rsp, oh, P - oh, s->sh);
+                ks->sum_rows_div(n, rsp[oh].n, Wp, Q, sums + rsp[oh].first * Wp,
+                                 s->sh * Wp, div + oh * Q, Q,
+                                 y + (pl * P + oh) * Q, Q);
+            }
         }
         free(sums);
         free(padded);
@@ -312,6 +316,45 @@ static void FN(avg_expand)(const fc_pool_shape *s, const KSET *ks,
     }
 }
 
+/* The gradient of stride-1 average pooling (both ways), a plane at a time:
+ * each input element receives gd = gy / divisor of the kh x kw windows
+ * holding it, so gx is the kh x kw box sum of gd placed in a zero plane G,
+ * kh - 1 - ph rows down and kw - 1 - pw columns right.  Three micro-kernel
+ * calls a plane: gd into G, the sums of kw consecutive values along the
+ * flattened G (those straddling two rows are never used), the sums of kh
+ * rows of those into gx. */
+static int FN(avg_backward_s1)(const fc_pool_shape *s, const KSET *ks,
+                               const T *div, int nt, const T *gy, T *gx)
+{
+    const int64_t H = s->H, W = s->W, P = s->P, Q = s->Q;
+    const int64_t Hg = H + s->kh - 1, Wg = W + s->kw - 1;
+    const int64_t top = s->kh - 1 - s->ph, left = s->kw - 1 - s->pw;
+    const int64_t planes = s->N * s->C;
+    int err = 0;
+#pragma omp parallel num_threads(nt)
+    {
+        T *g = (T *)calloc((size_t)(Hg * Wg), sizeof(T));   /* borders stay 0 */
+        T *sums = (T *)malloc((size_t)(Hg * Wg) * sizeof(T));
+        const int ok = g != NULL && sums != NULL;
+        if (!ok) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+#pragma omp for schedule(dynamic, pool_chunk(planes, nt))
+        for (int64_t pl = 0; pl < planes; pl++) {
+            if (!ok)
+                continue;
+            ks->div(P, Q, gy + pl * P * Q, Q, div, Q, g + top * Wg + left, Wg);
+            /* sums[i] = g[i] + ... + g[i + kw - 1] */
+            ks->sum_s1(s->kw, g + s->kw - 1, (Hg - 1) * Wg + W, sums);
+            ks->sum_rows(H, s->kh, Wg, W, sums, Wg, gx + pl * H * W, W);
+        }
+        free(g);
+        free(sums);
+    }
+    return err;
+}
+
 int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
                                int64_t divisor_override, const T *gy, T *gx)
 {
@@ -341,6 +384,11 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
     div = FN(avg_divisors)(s, count_pad, divisor_override);
     if (div == NULL)
         return FC_ENOMEM;
+    if (pool_avg_backward_box(s)) {
+        err = FN(avg_backward_s1)(s, ks, div, nt, gy, gx);
+        free(div);
+        return err;
+    }
 
     /* Per plane: gd = gy / divisor; then each input row ih gathers the rows
      * of gd whose windows hold it (v), and spreads v along the row. */
@@ -359,7 +407,7 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
             T *out = gx + pl * HW;
             if (!ok)
                 continue;
-            ks->div(PQ, gy + pl * PQ, div, gd);
+            ks->div(1, PQ, gy + pl * PQ, 0, div, 0, gd, 0);
             for (int64_t ih = 0; ih < H; ih++) {
                 const int64_t a = ih + s->ph;
                 const int64_t lo = a - s->kh + 1 <= 0 ? 0 : (a - s->kh + s->sh) / s->sh;
@@ -368,7 +416,7 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
                 if (n == 1 && direct) {
                     FN(avg_expand)(s, ks, gd + lo * Q, out + ih * W);
                 } else {
-                    ks->sum_rows(n, Q, n > 0 ? gd + lo * Q : gd, Q, v);
+                    ks->sum_rows(1, n, Q, Q, n > 0 ? gd + lo * Q : gd, 0, v, 0);
                     FN(avg_expand)(s, ks, v, out + ih * W);
                 }
             }

@@ -158,21 +158,29 @@ AVG_GEOMETRIES = [    # (kernel, stride, padding, ceil_mode)
     (3, 2, 0, True), (3, 1, 1, False), (3, 3, 1, True), (4, 3, 2, False),
     ((2, 3), (1, 2), (1, 1), True), ((3, 2), (2, 2), (1, 0), False),
     (1, 1, 0, False), (5, 1, 2, True), (2, 1, 0, False),
+    ((4, 3), (2, 1), (2, 1), True), ((2, 5), (1, 1), (1, 2), False),
 ]
 
 
+# (N, C): 4 planes take the row kernels everywhere; 9 planes (>= 8) take
+# the plane-at-a-time paths of stride-1 average pooling (forward: window
+# sums along the flattened plane; backward: box sums of gy / divisor).
+AVG_BATCHES = [(2, 2), (3, 3)]
+
+
+@pytest.mark.parametrize("batch", AVG_BATCHES)
 @pytest.mark.parametrize("divisor_override", [None, 3, -2])
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("geom", range(len(AVG_GEOMETRIES)))
 def test_avg_pool2d_paths(pool_isa, geom, dtype, count_include_pad,
-                          divisor_override):
+                          divisor_override, batch):
     k, s, p, ceil = AVG_GEOMETRIES[geom]
     rng = np.random.default_rng(100 + geom)
     kw = dict(kernel_size=k, stride=s, padding=p, ceil_mode=ceil,
               count_include_pad=count_include_pad, divisor_override=divisor_override)
     for W in WIDTHS:
-        x = make(rng, (2, 2, 8, W), dtype, "normal")
+        x = make(rng, batch + (8, W), dtype, "normal")
         y_ref = reference.avg_pool2d(x.astype(np.float64), **kw)
         y = fc.avg_pool2d(x, **kw)
         close(y, y_ref, dtype, f"avg_pool2d W={W}")
