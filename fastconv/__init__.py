@@ -18,10 +18,11 @@ from .conv import conv2d, conv2d_backward, conv2d_bn, fuse_conv_bn
 from .pool import (avg_pool2d, avg_pool2d_backward, max_pool2d,
                    max_pool2d_backward)
 from . import reference, shapes
+from . import nn
 
 __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward",
     "fuse_conv_bn", "conv2d_bn", "set_num_threads", "get_num_threads",
-    "show_config", "reference", "shapes",
+    "show_config", "reference", "shapes", "nn",
 ]

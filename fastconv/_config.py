@@ -14,8 +14,33 @@ import warnings
 import numpy as np
 import scipy
 
-from . import _kernels
-from . import _params
+
+def _load_kernels():
+    """Import the extension with GNU OpenMP's threads set to sleep, not
+    spin, when idle, unless the user chose a policy.
+
+    On a shared two-core machine a spinning worker uses up the CPU share
+    that the working thread needs, and a call that should take 1 ms takes
+    30: passive waiting costs a few microseconds per parallel region
+    instead.  libgomp reads the variable once, when it loads, so it is set
+    only around the import and then removed again: other OpenMP runtimes
+    loaded later (PyTorch bundles its own) keep their defaults."""
+    global _wait_policy
+    chosen = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    _wait_policy = "as set in the environment" if chosen else "passive (fastconv's default)"
+    if not chosen:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        from . import _kernels
+    finally:
+        if not chosen:
+            del os.environ["OMP_WAIT_POLICY"]
+    return _kernels
+
+
+_wait_policy = None
+_kernels = _load_kernels()
+from . import _params  # noqa: E402
 
 
 def _select_isa():
@@ -93,7 +118,9 @@ def config():
         "isa": _kernels.isa_active(),
         "isa_available": _kernels.isa_detect(),
         "openmp": _kernels.have_openmp(),
+        "omp_wait_policy": _wait_policy,
         "num_threads": get_num_threads(),
+        "forked_child": _kernels.is_forked_child(),
         "blas": os.path.basename(_blas_path) if _blas_path else "scipy (threads not controllable)",
         "blas_num_threads": blas_num_threads(),
         "numpy": np.__version__,

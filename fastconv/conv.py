@@ -139,10 +139,12 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     if algorithm == "auto":
         for_input = choose_backward_input_algorithm(p, dtype)
         for_weight = choose_algorithm(p, dtype, backward=True)
-        _kernels.conv2d_backward(p, for_input, grad_output, x, weight, gx, None, None)
-        _kernels.conv2d_backward(p, for_weight, grad_output, x, weight, None, gw, gb)
-    else:
-        _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
+        if for_input != for_weight:
+            _kernels.conv2d_backward(p, for_input, grad_output, x, weight, gx, None, None)
+            _kernels.conv2d_backward(p, for_weight, grad_output, x, weight, None, gw, gb)
+            return gx, gw, gb
+        algorithm = for_input
+    _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
     return gx, gw, gb
 
 

@@ -50,8 +50,11 @@ def test_show_config_prints_isa(capsys, isa):
 
 def _run_python(code, **env):
     environ = dict(os.environ, **env)
+    # Run from tests/, not the repository root, whose source tree (without a
+    # compiled extension after a plain `pip install .`) would shadow the
+    # installed package.
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=environ, timeout=300)
+                          env=environ, timeout=300, cwd=os.path.dirname(__file__))
     assert proc.returncode == 0, proc.stderr
     return proc
 
