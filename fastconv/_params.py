@@ -396,6 +396,9 @@ def divisor_arg(value):
     v = as_int(value, "divisor_override")
     if v == 0:
         raise ValueError("divisor_override: expected a non-zero int or None, got 0")
+    if not -2**63 <= v < 2**63:     # the kernels take an int64, as PyTorch
+        raise ValueError(f"divisor_override: expected an int that fits in 64 "
+                         f"bits, got {v}")
     return v
 
 

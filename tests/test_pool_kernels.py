@@ -271,6 +271,21 @@ def test_max_pool2d_backward_rejects_bad_indices(bad):
         fc.max_pool2d_backward(g, idx, (1, 2, 6, 6))
 
 
+@pytest.mark.parametrize("ops", [fc, reference], ids=["fast", "reference"])
+@pytest.mark.parametrize("divisor", [2**63, -2**63 - 1])
+def test_divisor_override_beyond_int64(ops, divisor):
+    """The kernels take an int64 divisor (as PyTorch): a larger one is a
+    ValueError naming the argument, from both APIs alike."""
+    x = np.ones((1, 1, 4, 4), np.float32)
+    with pytest.raises(ValueError, match="^divisor_override"):
+        ops.avg_pool2d(x, 2, divisor_override=divisor)
+    with pytest.raises(ValueError, match="^divisor_override"):
+        ops.avg_pool2d_backward(np.ones((1, 1, 2, 2), np.float32), x.shape, 2,
+                                divisor_override=divisor)
+    y = ops.avg_pool2d(x, 2, divisor_override=2**63 - 1)      # the largest is fine
+    np.testing.assert_allclose(y, np.full((1, 1, 2, 2), 4 / 2**63), rtol=1e-6)
+
+
 def _all_ops(x, dtype):
     """Every pooling op on x (a float array), as a dict of results."""
     out = {}
