@@ -83,6 +83,13 @@ def supported_isa_levels():
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch, the oracle.  The only optional dependency of the suite."""
+    if os.environ.get("FASTCONV_REQUIRE_TORCH"):
+        # CI: a missing oracle is a broken set-up, not a reason to skip.
+        try:
+            import torch
+        except ImportError as exc:
+            pytest.fail(f"FASTCONV_REQUIRE_TORCH is set but torch cannot be imported: {exc}")
+        return torch
     torch = pytest.importorskip("torch")
     return torch
 

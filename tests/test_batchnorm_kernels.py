@@ -293,10 +293,9 @@ def torch_conv_bn_relu(torch, x, w, b, rm, rv, gamma, beta, kw, eps, relu):
 @pytest.mark.parametrize("activation", [None, "relu"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", CONV_CASES, ids=str)
-def test_conv2d_bn_matches_torch(level, case, dtype, activation, algorithm):
+def test_conv2d_bn_matches_torch(torch, level, case, dtype, activation, algorithm):
     """conv2d_bn == PyTorch conv2d -> batch_norm(eval) -> relu, to 1e-5 of
     the result's scale (float32; float64 to 1e-11)."""
-    torch = pytest.importorskip("torch")
     for bias, affine in ((True, True), (False, False)):
         x, w, b, rm, rv, gamma, beta, kw = conv_bn_data(case, dtype, sum(case),
                                                         bias, affine)
