@@ -192,3 +192,30 @@ def test_fork_after_multithreaded_kernels(restore_threads):
             assert_identical(results[name], parent[name], name)
         else:
             assert_close(results[name], parent[name], np.float32, name)
+
+
+def test_concurrent_python_threads_match_serial(restore_threads):
+    """The kernels release the GIL and keep their workspaces per thread:
+    eight Python threads calling every op at once get the bits of a serial
+    call (at the same fastconv thread count)."""
+    import threading
+    fc.set_num_threads(2)
+    serial = _all_ops(np.float32, "auto")
+    results, errors = [None] * 8, []
+
+    def work(i):
+        try:
+            results[i] = _all_ops(np.float32, "auto")
+        except Exception as exc:   # reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    for res in results:
+        assert res is not None
+        for name in serial:
+            assert_identical(res[name], serial[name], name)
