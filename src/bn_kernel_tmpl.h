@@ -366,3 +366,19 @@ const TABLE_T TABLE = {NAME(stats), NAME(stats_grad), NAME(affine), NAME(grad),
                        NAME(rgrad_eval)};
 
 #undef BN_RED_UNROLL
+
+/* The template's parameters end with it: the next dtype defines its own. */
+#undef T
+#undef TV
+#undef TL
+#undef TLOAD
+#undef TSTORE
+#undef TSET1
+#undef TSUB
+#undef TMUL
+#undef TFMA
+#undef DLOADT
+#undef DSTORET
+#undef NAME
+#undef TABLE
+#undef TABLE_T

@@ -42,20 +42,6 @@ TARGET static inline double hsum_pd256(__m256d v)
 #define TABLE f32_bn_avx2
 #define TABLE_T f32_bn_kernels
 #include "bn_kernel_tmpl.h"
-#undef T
-#undef TV
-#undef TL
-#undef TLOAD
-#undef TSTORE
-#undef TSET1
-#undef TSUB
-#undef TMUL
-#undef TFMA
-#undef DLOADT
-#undef DSTORET
-#undef NAME
-#undef TABLE
-#undef TABLE_T
 
 /* ---- float64 ---- */
 #define T double

@@ -35,20 +35,6 @@
 #define TABLE f32_bn_avx512
 #define TABLE_T f32_bn_kernels
 #include "bn_kernel_tmpl.h"
-#undef T
-#undef TV
-#undef TL
-#undef TLOAD
-#undef TSTORE
-#undef TSET1
-#undef TSUB
-#undef TMUL
-#undef TFMA
-#undef DLOADT
-#undef DSTORET
-#undef NAME
-#undef TABLE
-#undef TABLE_T
 
 /* ---- float64 ---- */
 #define T double

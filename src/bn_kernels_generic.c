@@ -51,20 +51,6 @@ static inline double vf64_hsum(vf64 a) { return (a.v[0] + a.v[1]) + (a.v[2] + a.
 #define TABLE f32_bn_generic
 #define TABLE_T f32_bn_kernels
 #include "bn_kernel_tmpl.h"
-#undef T
-#undef TV
-#undef TL
-#undef TLOAD
-#undef TSTORE
-#undef TSET1
-#undef TSUB
-#undef TMUL
-#undef TFMA
-#undef DLOADT
-#undef DSTORET
-#undef NAME
-#undef TABLE
-#undef TABLE_T
 
 /* ---- float64 ---- */
 #define T double
