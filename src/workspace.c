@@ -42,7 +42,14 @@ void *fc_scratch(int slot, size_t bytes)
     }
     if (bytes == 0)
         bytes = 1;
+#if defined(__SANITIZE_ADDRESS__)
+    /* Under AddressSanitizer every request gets a buffer of exactly its size,
+     * so an overrun past what the caller asked for is reported rather than
+     * landing in the slack of a larger buffer kept from an earlier call. */
+    if (set->size[slot] != bytes) {
+#else
     if (set->size[slot] < bytes) {
+#endif
         void *p = NULL;
         free(set->ptr[slot]);
         set->ptr[slot] = NULL;
