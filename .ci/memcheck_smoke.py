@@ -98,6 +98,38 @@ def batch_norm_ops(dtype):
                 check(f"batch_norm_backward {shape} training={training}", g, r)
 
 
+def failed_allocations(dtype):
+    """Every allocation of a few calls fails in turn: the error paths must
+    free what they took (a leak there shows in memcheck's leak report)."""
+    x = RNG.standard_normal((2, 8, 12, 12)).astype(dtype)
+    w = RNG.standard_normal((16, 8, 3, 3)).astype(dtype)
+    g = RNG.standard_normal((2, 16, 12, 12)).astype(dtype)
+    calls = [lambda a=a: fc.conv2d(x, w, padding=1, stride=s, algorithm=a)
+             for a in ("direct", "im2col") for s in (1, 2)]
+    calls += [lambda a=a: fc.conv2d_backward(g, x, w, padding=1, algorithm=a)
+              for a in ("direct", "im2col")]
+    calls += [lambda: fc.avg_pool2d_backward(x[:, :, :6, :6], x.shape, 3, 2, 1),
+              lambda: fc.max_pool2d(x, 3, 2, 1, return_indices=True),
+              lambda: fc.batch_norm(x, np.zeros(8, dtype), np.ones(8, dtype), training=True),
+              lambda: fc.batch_norm_backward(x, x, training=True)]
+    failures = 0
+    for call in calls:
+        for n in range(1, 100):
+            _kernels.fail_allocation_after(n)
+            try:
+                call()
+            except MemoryError:
+                failures += 1
+                continue
+            finally:
+                left = _kernels.allocations_left()
+                _kernels.fail_allocation_after(0)
+            if left > 0:
+                break
+    if failures == 0:
+        sys.exit("memcheck smoke: the allocation-failure injection never fired")
+
+
 def main():
     best = _kernels.isa_detect()
     order = ["generic", "avx2", "avx512"]
@@ -110,6 +142,7 @@ def main():
                 conv_ops(dtype)
                 pool_ops(dtype)
                 batch_norm_ops(dtype)
+                failed_allocations(dtype)
             print(f"memcheck smoke: threads={threads} isa={level}: ok", flush=True)
     _kernels.isa_select(best)
 

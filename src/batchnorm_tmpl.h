@@ -168,7 +168,7 @@ static int FN(work_alloc)(const bn_plan *p, const fc_bn_shape *s, int nacc,
     const size_t bytes = C * sizeof(FN(bn_coef)) + 7 * Lp * sizeof(T) +
                          Lp * sizeof(double) + sacc * sizeof(double) +
                          nrec * rec_size + 64;
-    char *m = (char *)malloc(bytes);
+    char *m = (char *)fc_malloc(bytes);
     if (m == NULL)
         return FC_ENOMEM;
     w->mem = m;
