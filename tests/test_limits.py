@@ -56,10 +56,11 @@ _PEAK_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["auto", "direct", "im2col"])
-def test_big_convolution_peak_memory(algorithm):
+def test_big_convolution_peak_memory(algorithm, tmp_path):
     """1 x 64 x 1536 x 1536, 3x3: correct, and the process's peak memory grows
     by less than 4x the input plus the output."""
-    run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, algorithm],
+    # cwd: away from the source tree, whose fastconv/ has no built extension
+    run = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, algorithm], cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     r = json.loads(run.stdout.strip().splitlines()[-1])
