@@ -8,6 +8,7 @@ the argument's name, what was expected, and what was given.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ import numpy as np
 
 ALGORITHMS = ("auto", "direct", "im2col", "reference")
 ACTIVATIONS = (None, "relu")
+
+INT64_MAX = 2**63 - 1
+# The kernels index in int64 and add a position to an offset: sizes on the
+# padded grid (padded input, dilated kernel) stay below 2**62 so that no sum
+# of two of them overflows.
+GRID_MAX = 2**62 - 1
+# The most bytes one array may have (NumPy's limit: the size fits in intp).
+ARRAY_BYTES_MAX = np.iinfo(np.intp).max
 
 
 # --------------------------------------------------------------------------
@@ -27,8 +36,9 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
-def as_int(value, name, minimum=None):
-    """A Python int from an int-like value (bool excluded), >= minimum."""
+def as_int(value, name, minimum=None, maximum=None):
+    """A Python int from an int-like value (bool excluded), in
+    [minimum, maximum]."""
     if type(value) is not int:      # the common case skips the ABC checks
         if isinstance(value, (bool, np.bool_)) or not isinstance(
                 value, (numbers.Integral, np.integer)):
@@ -37,21 +47,24 @@ def as_int(value, name, minimum=None):
     if minimum is not None and value < minimum:
         bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{name}: expected {bound}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected an int <= {maximum}, got {value}")
     return value
 
 
-def as_pair(value, name, minimum=None):
-    """(a, b) from an int or a sequence of two ints, each >= minimum."""
+def as_pair(value, name, minimum=None, maximum=None):
+    """(a, b) from an int or a sequence of two ints, each in [minimum, maximum]."""
     if type(value) is int or (isinstance(value, (numbers.Integral, np.integer))
                               and not isinstance(value, (bool, np.bool_))):
-        v = as_int(value, name, minimum)
+        v = as_int(value, name, minimum, maximum)
         return (v, v)
     if isinstance(value, (tuple, list, np.ndarray)):
         seq = list(value)
         if len(seq) != 2:
             raise ValueError(f"{name}: expected an int or a pair of ints, got "
                              f"a sequence of length {len(seq)}: {value!r}")
-        return tuple(as_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(seq))
+        return tuple(as_int(v, f"{name}[{i}]", minimum, maximum)
+                     for i, v in enumerate(seq))
     raise TypeError(f"{name}: expected an int or a pair of ints, got "
                     f"{_describe(value)}")
 
@@ -108,7 +121,15 @@ def shape_arg(value, name, ndim=4):
     if len(seq) != ndim:
         raise ValueError(f"{name}: expected a tuple of {ndim} ints (N, C, H, W), "
                          f"got {tuple(seq)!r}")
-    return tuple(as_int(v, f"{name}[{i}]", 0) for i, v in enumerate(seq))
+    return tuple(as_int(v, f"{name}[{i}]", 0, INT64_MAX) for i, v in enumerate(seq))
+
+
+def check_allocatable(shape, name, what):
+    """ValueError naming `name` when float64 elements of `shape` would
+    exceed NumPy's largest array (instead of NumPy's anonymous error)."""
+    if math.prod(shape) > ARRAY_BYTES_MAX // 8:
+        raise ValueError(f"{name}: {what} would have shape {tuple(shape)}, "
+                         f"too large to allocate")
 
 
 # --------------------------------------------------------------------------
@@ -152,9 +173,14 @@ def as_array(value, name, ndim=None):
 
 
 def compute_dtype(*arrays):
-    """The widest float type among the arrays (None entries ignored)."""
-    dtypes = [float_dtype_of(a.dtype, "array") for a in arrays if a is not None]
-    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
+    """The float type the arrays compute in (None entries ignored): NumPy's
+    promotion of their dtypes (np.result_type), then made a native float
+    type: integers and bools alone -> float64, float16 -> float32.  So
+    float32 with float64 -> float64, int8 or int16 with float32 -> float32
+    (NumPy's rule: exact), int32 or int64 with float32 -> float64.  Each
+    array's dtype has been checked (as_array) before."""
+    dtypes = [a.dtype for a in arrays if a is not None]
+    return float_dtype_of(np.result_type(*dtypes), "array")
 
 
 def contiguous(arr, dtype):
@@ -188,7 +214,8 @@ def check_out(out, shape, dtype, inputs):
         raise ValueError("out: expected a writeable array, got a read-only one")
     for arr_name, arr in inputs.items():
         if arr is not None and isinstance(arr, np.ndarray) and np.shares_memory(out, arr):
-            raise ValueError(f"out: must not share memory with the input {arr_name}")
+            raise ValueError(f"out: expected an array sharing no memory with any "
+                             f"input, got one that overlaps the input {arr_name}")
     return out
 
 
@@ -250,10 +277,10 @@ def conv_padding(padding, kernel, dilation, stride):
                          f"(left, right)), 'same' or 'valid', got {padding!r}")
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
             isinstance(p, (tuple, list, np.ndarray)) for p in padding):
-        (t, b) = as_pair(padding[0], "padding[0]", 0)
-        (l, r) = as_pair(padding[1], "padding[1]", 0)
+        (t, b) = as_pair(padding[0], "padding[0]", 0, GRID_MAX)
+        (l, r) = as_pair(padding[1], "padding[1]", 0, GRID_MAX)
         return ((t, b), (l, r))
-    ph, pw = as_pair(padding, "padding", 0)
+    ph, pw = as_pair(padding, "padding", 0, GRID_MAX)
     return ((ph, ph), (pw, pw))
 
 
@@ -263,18 +290,18 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     `input_name` is what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
     K, Cg, R, S = (int(v) for v in w_shape)
-    stride = as_pair(stride, "stride", 1)
-    dilation = as_pair(dilation, "dilation", 1)
-    groups = as_int(groups, "groups", 1)
+    stride = as_pair(stride, "stride", 1, INT64_MAX)
+    dilation = as_pair(dilation, "dilation", 1, GRID_MAX)
+    groups = as_int(groups, "groups", 1, INT64_MAX)
     if K < 1 or Cg < 1 or R < 1 or S < 1:
         raise ValueError(f"weight: expected a non-empty weight of shape "
                          f"(out_channels, in_channels/groups, kH, kW), got "
                          f"{tuple(w_shape)}")
     if C != Cg * groups:
         raise ValueError(
-            f"Given groups={groups}, weight of size {list(w_shape)}, expected "
-            f"input{list(x_shape)} to have {Cg * groups} channels, but got {C} "
-            f"channels instead")
+            f"{input_name}: given groups={groups}, weight of size {list(w_shape)}, "
+            f"expected input{list(x_shape)} to have {Cg * groups} channels, but "
+            f"got {C} channels instead")
     if K % groups != 0:
         raise ValueError(f"weight: expected out_channels (weight.shape[0] = {K}) "
                          f"to be divisible by groups={groups}")
@@ -284,6 +311,14 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     pad = conv_padding(padding, (R, S), dilation, stride)
     eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
     padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
+    if max(eff) > GRID_MAX:
+        raise ValueError(f"dilation: the dilated kernel ({eff[0]} x {eff[1]}) "
+                         f"is too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given dilation={dilation} and a {R} x {S} kernel")
+    if max(padded) > GRID_MAX:
+        raise ValueError(f"padding: the padded input ({padded[0]} x {padded[1]}) "
+                         f"is too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given padding={pad}")
     if padded[0] < eff[0] or padded[1] < eff[1]:
         raise ValueError(
             f"{input_name}: calculated padded input size per channel ({padded[0]} x "
@@ -304,6 +339,7 @@ def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
     if bias is not None:
         bias = as_array(bias, "bias", 1)
     p = conv_params(x.shape, weight.shape, stride, padding, dilation, groups)
+    check_allocatable(p.output_shape, "x", "the output")
     if bias is not None:
         check_shape(bias, (p.K,), "bias", " (one value per output channel)")
     dtype = compute_dtype(x, weight, bias)
@@ -352,13 +388,13 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     """Validate a pooling window over an N x C x H x W input; `input_name` is
     what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
-    kernel = as_pair(kernel_size, "kernel_size", 1)
+    kernel = as_pair(kernel_size, "kernel_size", 1, GRID_MAX)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         stride = kernel
     else:
-        stride = as_pair(stride, "stride", 1)
-    padding = as_pair(padding, "padding", 0)
-    dilation = as_pair(dilation, "dilation", 1)
+        stride = as_pair(stride, "stride", 1, INT64_MAX)
+    padding = as_pair(padding, "padding", 0, GRID_MAX)
+    dilation = as_pair(dilation, "dilation", 1, GRID_MAX)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     if H < 1 or W < 1:
         raise ValueError(f"{input_name}: expected non-empty spatial dimensions, got input "
@@ -367,6 +403,15 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         if 2 * p > k:
             raise ValueError(f"padding: expected at most half the kernel size "
                              f"{kernel}, got padding={padding}")
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if max(eff) > GRID_MAX:
+        raise ValueError(f"dilation: the dilated window ({eff[0]} x {eff[1]}) is "
+                         f"too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given kernel_size={kernel} and dilation={dilation}")
+    if max(H + 2 * padding[0], W + 2 * padding[1]) > GRID_MAX:
+        raise ValueError(f"{input_name}: the padded input ({H + 2 * padding[0]} x "
+                         f"{W + 2 * padding[1]}) is too large for 64-bit indexing "
+                         f"(at most {GRID_MAX})")
     P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if P < 1 or Q < 1:
@@ -377,12 +422,19 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     # -inf with an index outside the plane.  We refuse such geometry instead.
     # Every window starts before the input's end (padding <= half the kernel,
     # and ceil_mode's rule), so only those starting in the left padding,
-    # o * s < p, can miss the input.
+    # o * s < p, can miss the input.  Such a window's first tap at or after
+    # 0 is tap i0 = ceil(-start / d), at start + i0 * d in [0, d): it misses
+    # when that tap is past the kernel or the input.  (O(1) per window, and
+    # only a window or two can start in the padding once d > size; with
+    # d <= size none misses.)
     for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
                                         ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
+        if d <= size:
+            continue
         for o in range(min(out, -(-p // s))):
             start = o * s - p
-            if not any(0 <= start + i * d < size for i in range(k)):
+            i0 = -(start // d)
+            if i0 >= k or start + i0 * d >= size:
                 raise ValueError(f"{input_name}: the pooling window {o} along the {axis} "
                                  f"(kernel {k}, stride {s}, padding {p}, dilation "
                                  f"{d}) lies entirely in the padding of an input "
@@ -393,7 +445,11 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
 def divisor_arg(value):
     if value is None:
         return None
-    v = as_int(value, "divisor_override")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Integral, np.integer)):
+        raise TypeError(f"divisor_override: expected a non-zero int or None, got "
+                        f"{_describe(value)}")
+    v = operator.index(value)
     if v == 0:
         raise ValueError("divisor_override: expected a non-zero int or None, got 0")
     if not -2**63 <= v < 2**63:     # the kernels take an int64, as PyTorch
@@ -428,7 +484,15 @@ def max_pool_indices(indices, grad_shape, plane_size):
 def as_array_int(value, name):
     if value is None:
         raise TypeError(f"{name}: expected an integer array, got None")
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name}: expected an array-like of integers, got "
+                            f"{type(value).__name__} that NumPy cannot convert "
+                            f"({exc})") from None
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array (int64 indices), "
                         f"got dtype {arr.dtype}")
@@ -456,6 +520,16 @@ def bn_input(x, name="x"):
         raise ValueError(f"{name}: expected an array of at least 2 dimensions "
                          f"(N, C, ...), got a {x.ndim}-D array of shape {x.shape}")
     return x
+
+
+def check_batch_for_training(x):
+    """Batch statistics need more than one value per channel, as in
+    PyTorch; an empty batch (no values at all) is allowed and gives an
+    empty result."""
+    per_channel = math.prod(x.shape[:1] + x.shape[2:])
+    if per_channel == 1:
+        raise ValueError(f"x: expected more than 1 value per channel when "
+                         f"training, got input of shape {x.shape}")
 
 
 def running_stat_for_update(value, name, C):
@@ -494,12 +568,14 @@ def max_pool_inputs(x, kernel_size, stride, padding, dilation, ceil_mode,
     as_bool(return_indices, "return_indices")
     x, dtype = pool_input(x)
     p = pool_params(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    check_allocatable(p.output_shape, "x", "the output")
     return x, p, dtype
 
 
 def max_pool_backward_inputs(grad_output, indices, input_shape):
     """(grad_output, indices, input_shape, dtype) for max_pool2d_backward."""
     input_shape = shape_arg(input_shape, "input_shape")
+    check_allocatable(input_shape, "input_shape", "the input gradient")
     grad_output, dtype = pool_input(grad_output, "grad_output")
     if grad_output.shape[:2] != input_shape[:2]:
         raise ValueError(f"grad_output: expected batch and channels "
@@ -515,6 +591,7 @@ def avg_pool_inputs(x, kernel_size, stride, padding, ceil_mode,
     """(x, params, count_include_pad, divisor_override, dtype) for avg_pool2d."""
     x, dtype = pool_input(x)
     p = pool_params(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    check_allocatable(p.output_shape, "x", "the output")
     return (x, p, as_bool(count_include_pad, "count_include_pad"),
             divisor_arg(divisor_override), dtype)
 
@@ -524,6 +601,7 @@ def avg_pool_backward_inputs(grad_output, input_shape, kernel_size, stride,
                              divisor_override):
     """(grad_output, params, count_include_pad, divisor_override, dtype)."""
     input_shape = shape_arg(input_shape, "input_shape")
+    check_allocatable(input_shape, "input_shape", "the input gradient")
     grad_output, dtype = pool_input(grad_output, "grad_output")
     p = pool_params(input_shape, kernel_size, stride, padding, 1, ceil_mode,
                     input_name="input_shape")
@@ -558,10 +636,7 @@ def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, ep
     # float64 from np.zeros); they do not promote the result.
     dtype = compute_dtype(x, w, b)
     if training:
-        per_channel = x.size // C if C else 0
-        if per_channel <= 1:
-            raise ValueError(f"x: expected more than 1 value per channel when "
-                             f"training, got input of shape {x.shape}")
+        check_batch_for_training(x)
     else:
         rm, rv = contiguous(rm, dtype), contiguous(rv, dtype)
     return (contiguous(x, dtype), rm, rv, contiguous(w, dtype),
@@ -580,10 +655,12 @@ def bn_backward_inputs(grad_output, x, weight, running_mean, running_var,
     eps = as_positive_float(eps, "eps")
     w = channel_vector(weight, "weight", C, required=False)
     if training:
+        # differentiated through the batch statistics: running statistics
+        # given anyway are checked like any argument, then not used
+        channel_vector(running_mean, "running_mean", C, required=False)
+        channel_vector(running_var, "running_var", C, required=False)
         rm = rv = None
-        if x.size // max(C, 1) <= 1:
-            raise ValueError(f"x: expected more than 1 value per channel when "
-                             f"training, got input of shape {x.shape}")
+        check_batch_for_training(x)
     else:
         rm = channel_vector(running_mean, "running_mean", C)
         rv = channel_vector(running_var, "running_var", C)

@@ -193,7 +193,8 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     activation: None or "relu"."""
     activation = _params.activation_arg(activation)
     algorithm = _params.algorithm_arg(algorithm)
-    inputs = {"x": x, "weight": weight, "bias": bias}
+    inputs = {"x": x, "weight": weight, "bias": bias, "running_mean": running_mean,
+              "running_var": running_var, "bn_weight": bn_weight, "bn_bias": bn_bias}
     x_arr = _params.as_array(x, "x", 4)
     w, b, rm, rv, g, beta, eps = _params.fuse_inputs(
         weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)
