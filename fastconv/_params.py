@@ -465,20 +465,42 @@ def pool_input(x, name="x"):
     return contiguous(x, dtype), dtype
 
 
-def max_pool_indices(indices, grad_shape, plane_size):
+def max_pool_indices(indices, grad_shape, plane_size, check_range=True):
     """Max-pool indices from the caller: integer, grad_output's shape, each
-    value inside its (H*W) plane.  Checked before any write."""
+    value inside its (H*W) plane.  Checked before any write.
+
+    check_range=False leaves the range to the caller: the C kernel checks
+    each plane as it goes, which saves a whole pass over the indices, and on
+    failure calls max_pool_indices_range for the message."""
     indices = as_array_int(indices, "indices")
     check_shape(indices, grad_shape, "indices", " (grad_output's shape)")
+    if indices.dtype == np.uint64:
+        # values past int64's range would wrap to negatives: refused by the
+        # kernel too, but the message must show the caller's values
+        max_pool_indices_range(indices, plane_size)
     as_int64 = np.ascontiguousarray(indices, dtype=np.int64)
-    # One pass over the indices: seen as unsigned, a negative index (or a
-    # uint64 one past int64's range, wrapped) is larger than any valid one.
-    if as_int64.size and int(as_int64.view(np.uint64).max()) >= plane_size:
+    if check_range:
+        max_pool_indices_range(as_int64, plane_size)
+    return as_int64
+
+
+def max_pool_indices_range(indices, plane_size):
+    """ValueError unless every index lies in [0, plane_size)."""
+    if indices.size == 0:
+        return
+    # One pass: seen as unsigned, a negative int64 index is larger than any
+    # valid one.
+    as_unsigned = indices.view(np.uint64) if indices.dtype == np.int64 else indices
+    if indices.dtype.kind == "u" or indices.dtype == np.int64:
+        top = int(as_unsigned.max())
+        bad = top >= plane_size
+    else:
+        bad = int(indices.min()) < 0 or int(indices.max()) >= plane_size
+    if bad:
         lo, hi = int(indices.min()), int(indices.max())
         raise ValueError(f"indices: expected flat indices into each input "
                          f"plane, in [0, {plane_size}), got values in "
                          f"[{lo}, {hi}]")
-    return as_int64
 
 
 def as_array_int(value, name):
@@ -572,8 +594,9 @@ def max_pool_inputs(x, kernel_size, stride, padding, dilation, ceil_mode,
     return x, p, dtype
 
 
-def max_pool_backward_inputs(grad_output, indices, input_shape):
-    """(grad_output, indices, input_shape, dtype) for max_pool2d_backward."""
+def max_pool_backward_inputs(grad_output, indices, input_shape, check_range=True):
+    """(grad_output, indices, input_shape, dtype) for max_pool2d_backward
+    (check_range: see max_pool_indices)."""
     input_shape = shape_arg(input_shape, "input_shape")
     check_allocatable(input_shape, "input_shape", "the input gradient")
     grad_output, dtype = pool_input(grad_output, "grad_output")
@@ -582,7 +605,7 @@ def max_pool_backward_inputs(grad_output, indices, input_shape):
                          f"{input_shape[:2]} (input_shape's), got "
                          f"{grad_output.shape[:2]}")
     indices = max_pool_indices(indices, grad_output.shape,
-                               input_shape[2] * input_shape[3])
+                               input_shape[2] * input_shape[3], check_range)
     return grad_output, indices, input_shape, dtype
 
 

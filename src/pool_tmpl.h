@@ -107,16 +107,26 @@ int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
 {
     const int64_t planes = s->N * s->C, HW = s->H * s->W, PQ = s->P * s->Q;
     const int nt = pool_threads(planes * ((HW + PQ) * (int64_t)sizeof(T) + PQ * 8));
+    int err = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(planes, nt))
     for (int64_t pl = 0; pl < planes; pl++) {
         T *g = gx + pl * HW;
         const T *d = gy + pl * PQ;
         const int64_t *at = indices + pl * PQ;
+        /* seen as unsigned, a negative index is larger than any valid one */
+        uint64_t top = 0;
+        for (int64_t i = 0; i < PQ; i++)
+            top = (uint64_t)at[i] > top ? (uint64_t)at[i] : top;
+        if (PQ > 0 && top >= (uint64_t)HW) {
+#pragma omp atomic write
+            err = FC_EINDEX;
+            continue;
+        }
         memset(g, 0, (size_t)HW * sizeof(T));
         for (int64_t i = 0; i < PQ; i++)
             g[at[i]] += d[i];
     }
-    return 0;
+    return err;
 }
 
 /* ---- average pooling ---- */
