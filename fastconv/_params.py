@@ -184,10 +184,12 @@ def compute_dtype(*arrays):
 
 
 def contiguous(arr, dtype):
-    """`arr` as a C-contiguous array of `dtype`, copied only when needed."""
+    """`arr` as a C-contiguous, aligned array of `dtype`, copied only when
+    needed.  (An unaligned view -- a float32 array at an odd byte offset of
+    a buffer -- is C-contiguous too, but C may not load from it.)"""
     if arr is None:
         return None
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
 def check_shape(arr, expected, name, what=""):
@@ -212,6 +214,9 @@ def check_out(out, shape, dtype, inputs):
                          f"non-contiguous one with strides {out.strides}")
     if not out.flags.writeable:
         raise ValueError("out: expected a writeable array, got a read-only one")
+    if not out.flags.aligned:
+        raise ValueError(f"out: expected an array aligned to its {out.itemsize}-byte "
+                         f"elements, got one at address {out.ctypes.data:#x}")
     for arr_name, arr in inputs.items():
         if arr is not None and isinstance(arr, np.ndarray) and np.shares_memory(out, arr):
             raise ValueError(f"out: expected an array sharing no memory with any "
@@ -478,7 +483,7 @@ def max_pool_indices(indices, grad_shape, plane_size, check_range=True):
         # values past int64's range would wrap to negatives: refused by the
         # kernel too, but the message must show the caller's values
         max_pool_indices_range(indices, plane_size)
-    as_int64 = np.ascontiguousarray(indices, dtype=np.int64)
+    as_int64 = contiguous(indices, np.int64)
     if check_range:
         max_pool_indices_range(as_int64, plane_size)
     return as_int64

@@ -28,7 +28,7 @@ def _updatable(stat):
     if stat is None or (stat.flags.aligned and
                         stat.strides[0] % stat.itemsize == 0):
         return stat, None
-    return np.ascontiguousarray(stat), stat
+    return _params.contiguous(stat, stat.dtype), stat
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None,

@@ -171,7 +171,7 @@ def _fold(weight, bias, mean, var, gamma, beta, eps, dtype):
     scale = _f64_or(gamma, K, 1.0) / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     fused_bias = ((_f64_or(bias, K, 0.0) - np.asarray(mean, dtype=np.float64)) * scale
                   + _f64_or(beta, K, 0.0))
-    w = np.ascontiguousarray(weight, dtype=dtype)
+    w = _params.contiguous(weight, dtype)
     fused_weight = np.empty(w.shape, dtype)
     if w.size:
         _kernels.bn_fold_weight(K, w.size // K, w, scale, fused_weight)

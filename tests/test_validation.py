@@ -622,6 +622,9 @@ def _out_cases():
          r"^out: .*C-contiguous"),
         ("out_readonly", lambda: fc.conv2d(X, W, out=_readonly(y)), ValueError,
          r"^out: .*read-only"),
+        ("out_unaligned", lambda: fc.conv2d(X, W, out=np.zeros(y.nbytes + 1, np.uint8)[1:]
+                                            .view(np.float64).reshape(y.shape)),
+         ValueError, r"^out: expected an array aligned to its 8-byte elements, got one at"),
         ("out_list", lambda: fc.conv2d(X, W, out=y.tolist()), TypeError, r"^out"),
         ("out_is_x", lambda: fc.conv2d(sq, w11, out=sq), ValueError, r"^out: .*input x"),
         ("out_overlaps_x", lambda: fc.conv2d(x_in_buf, w11, out=overlapping), ValueError,
