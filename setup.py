@@ -83,7 +83,9 @@ extensions = [
         "fastconv._kernels",
         sources=[os.path.join("fastconv", "_kernels.pyx")] + sources,
         include_dirs=["src", numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        # 1.22: PyDataMem_SetHandler (fastconv/_outputs.pxi)
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("NPY_TARGET_VERSION", "NPY_1_22_API_VERSION")],
         depends=sorted(glob.glob(os.path.join("src", "*.h"))),
     )
 ]

@@ -12,7 +12,7 @@ fastconv.nn layer objects for hand-written networks.
 """
 __version__ = "0.1.0"
 
-from ._config import get_num_threads, set_num_threads, show_config
+from ._config import get_num_threads, set_num_threads, set_output_cache_limit, show_config
 from .batchnorm import batch_norm, batch_norm_backward
 from .conv import conv2d, conv2d_backward, conv2d_bn, fuse_conv_bn
 from .pool import (avg_pool2d, avg_pool2d_backward, max_pool2d,
@@ -24,5 +24,5 @@ __all__ = [
     "conv2d", "conv2d_backward", "max_pool2d", "max_pool2d_backward",
     "avg_pool2d", "avg_pool2d_backward", "batch_norm", "batch_norm_backward",
     "fuse_conv_bn", "conv2d_bn", "set_num_threads", "get_num_threads",
-    "show_config", "reference", "shapes", "nn",
+    "set_output_cache_limit", "show_config", "reference", "shapes", "nn",
 ]

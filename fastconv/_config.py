@@ -100,6 +100,22 @@ def set_num_threads(n):
         _blas_set(n)
 
 
+def set_output_cache_limit(nbytes):
+    """Set how many bytes of freed large outputs fastconv keeps for reuse
+    (default 512 MiB; 0 turns the cache off and frees what it holds).
+    Returns the previous limit.
+
+    An output of 4 MiB or more that fastconv returns comes from this cache:
+    when the previous call's output of about the same size has been freed,
+    its warm pages are reused instead of fresh ones, whose first-touch
+    faults cost as much as a memory-bound op itself."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"nbytes: expected an int, got {type(nbytes).__name__}")
+    if nbytes < 0 or nbytes > 2**63 - 1:
+        raise ValueError(f"nbytes: expected an int in [0, 2**63), got {nbytes}")
+    return _kernels.output_cache_limit(int(nbytes))
+
+
 def get_num_threads():
     """The number of threads fastconv's kernels use."""
     return _kernels.get_num_threads()

@@ -95,6 +95,7 @@ def is_forked_child():
     return bool(fc_is_forked_child())
 
 
+include "_outputs.pxi"
 include "_conv.pxi"
 include "_pool.pxi"
 include "_batchnorm.pxi"

@@ -2,7 +2,9 @@
 
 Validation happens once in fastconv._params; the kernels get contiguous
 arrays of one float dtype, a PoolParams record and outputs allocated here,
-and compute in C (src/pool.c) with the GIL released.
+and compute in C (src/pool.c) with the GIL released.  Outputs come from the
+output cache (src/output_cache.c): pooling is memory-bound, and on fresh
+pages the kernel's page faults cost as much as the pooling itself.
 """
 import numpy as np
 
@@ -20,8 +22,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1,
     convention, for max_pool2d_backward."""
     x, p, dtype = _params.max_pool_inputs(x, kernel_size, stride, padding,
                                           dilation, ceil_mode, return_indices)
-    y = np.empty(p.output_shape, dtype)
-    indices = np.empty(p.output_shape, np.int64) if return_indices else None
+    y = _kernels.output_empty(p.output_shape, dtype)
+    indices = _kernels.output_empty(p.output_shape, np.int64) if return_indices else None
     _kernels.max_pool2d(p, x, y, indices)
     return (y, indices) if return_indices else y
 
@@ -34,7 +36,7 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     written through them."""
     grad_output, indices, input_shape, dtype = _params.max_pool_backward_inputs(
         grad_output, indices, input_shape, check_range=False)
-    grad_input = np.empty(input_shape, dtype)
+    grad_input = _kernels.output_empty(input_shape, dtype)
     if not _kernels.max_pool2d_backward(grad_output, indices, grad_input):
         _params.max_pool_indices_range(indices, input_shape[2] * input_shape[3])
         raise RuntimeError("fastconv: the kernel refused in-range indices")
@@ -50,7 +52,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     x, p, cip, div, dtype = _params.avg_pool_inputs(
         x, kernel_size, stride, padding, ceil_mode, count_include_pad,
         divisor_override)
-    y = np.empty(p.output_shape, dtype)
+    y = _kernels.output_empty(p.output_shape, dtype)
     _kernels.avg_pool2d(p, cip, div, x, y)
     return y
 
@@ -62,6 +64,6 @@ def avg_pool2d_backward(grad_output, input_shape, kernel_size, stride=None,
     grad_output, p, cip, div, dtype = _params.avg_pool_backward_inputs(
         grad_output, input_shape, kernel_size, stride, padding, ceil_mode,
         count_include_pad, divisor_override)
-    grad_input = np.empty(p.input_shape, dtype)
+    grad_input = _kernels.output_empty(p.input_shape, dtype)
     _kernels.avg_pool2d_backward(p, cip, div, grad_output, grad_input)
     return grad_input

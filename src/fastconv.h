@@ -80,6 +80,18 @@ void *fc_calloc(size_t count, size_t size);
 void fc_fail_allocation_after(long n);   /* n <= 0: never fail */
 long fc_allocations_left(void);          /* countdown left; <= 0 when off */
 
+/* ---- the cache of large output buffers (output_cache.c) ----
+ * malloc/calloc/realloc/free for the NumPy arrays fastconv returns: large
+ * buffers freed are kept (up to the limit, bytes; 0: none) and handed back
+ * to the next allocation of about their size.  fc_output_cache_limit returns
+ * the previous limit and frees what no longer fits. */
+void *fc_output_malloc(size_t bytes);
+void *fc_output_calloc(size_t count, size_t size);
+void *fc_output_realloc(void *p, size_t bytes);
+void fc_output_free(void *p, size_t bytes);
+size_t fc_output_cache_limit(size_t bytes);
+size_t fc_output_cache_bytes(void);
+
 /* ---- op families: each header declares its own entry points ---- */
 #include "fc_conv.h"
 #include "fc_pool.h"
