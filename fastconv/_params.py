@@ -198,7 +198,12 @@ def check_out(out, shape, dtype, inputs):
 @dataclass(frozen=True)
 class ConvParams:
     """A validated 2-D convolution: input N x C x H x W, weight
-    K x C/groups x R x S, output N x K x P x Q."""
+    K x C/groups x R x S, output N x K x P x Q.
+
+    stride and dilation are those the kernels use, normalised where the
+    caller's value cannot change the result (see kernel_geometry): a stride
+    past the padded input is recorded as the padded input's size, and the
+    dilation of a one-tap kernel axis as 1."""
     N: int
     C: int
     H: int
@@ -229,6 +234,45 @@ class ConvParams:
     def flops(self):
         """2 per multiply-add."""
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+
+# The kernels index in int64.  A padded input this long could never be
+# allocated; refusing it keeps every sum of two geometry values (all of them
+# bounded by the padded size once normalised, below) inside int64.
+MAX_PADDED_SIZE = 2**62 - 1
+
+
+def check_padded_size(padded, input_name, sizes, pads):
+    """ValueError unless each padded length (input plus padding, given as
+    (before, after) per axis) is at most MAX_PADDED_SIZE."""
+    for axis, total, size, (before, after) in zip(("height", "width"), padded,
+                                                  sizes, pads):
+        if total > MAX_PADDED_SIZE:
+            raise ValueError(f"{input_name}: the padded input {axis} ({size} + "
+                             f"padding {before} + {after}) is {total}, more than "
+                             f"the largest supported, {MAX_PADDED_SIZE}")
+
+
+def kernel_geometry(padded, kernel, stride, dilation):
+    """(kernel, stride, dilation) along one axis as the kernels take them,
+    once the output length has been worked out from the caller's values.
+
+    Changes only what cannot change the result, so that the kernels' index
+    arithmetic stays within the padded size (a caller may pass a stride of
+    2**64; the kernels take int64 and add strides to offsets):
+
+    - a stride past the padded input leaves one output whatever it is: it
+      becomes the padded size (which leaves one output too);
+    - a window's taps past the end of the padded input read nothing (in
+      ceil_mode a pooling window can reach past it): the kernel is cut to
+      the taps that the first window, which starts where the padded input
+      does, has inside it (later windows have no more);
+    - a kernel of one tap has no use for its dilation: it becomes 1."""
+    stride = min(stride, padded)
+    kernel = min(kernel, (padded - 1) // dilation + 1)
+    if kernel == 1:
+        dilation = 1
+    return kernel, stride, dilation
 
 
 def conv_padding(padding, kernel, dilation, stride):
@@ -284,6 +328,7 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     pad = conv_padding(padding, (R, S), dilation, stride)
     eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
     padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
+    check_padded_size(padded, input_name, (H, W), pad)
     if padded[0] < eff[0] or padded[1] < eff[1]:
         raise ValueError(
             f"{input_name}: calculated padded input size per channel ({padded[0]} x "
@@ -291,7 +336,11 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
             f"{eff[1]}); the kernel can't be larger than the padded input")
     P = (padded[0] - eff[0]) // stride[0] + 1
     Q = (padded[1] - eff[1]) // stride[1] + 1
-    return ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, P, Q)
+    # The weight's taps all lie inside the padded input (checked above), so
+    # only the stride and a one-tap axis's dilation can need normalising.
+    (_, sh, dh), (_, sw, dw) = (kernel_geometry(e, k, s, d) for e, k, s, d in
+                                zip(padded, (R, S), stride, dilation))
+    return ConvParams(N, C, H, W, K, R, S, (sh, sw), pad, (dh, dw), groups, P, Q)
 
 
 def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
@@ -315,7 +364,10 @@ def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
 
 @dataclass(frozen=True)
 class PoolParams:
-    """A validated 2-D pooling window over N x C x H x W, output N x C x P x Q."""
+    """A validated 2-D pooling window over N x C x H x W, output N x C x P x Q.
+
+    kernel, stride and dilation are those the kernels use, normalised where
+    the caller's values cannot change the result (see kernel_geometry)."""
     N: int
     C: int
     H: int
@@ -367,6 +419,8 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         if 2 * p > k:
             raise ValueError(f"padding: expected at most half the kernel size "
                              f"{kernel}, got padding={padding}")
+    padded = (H + 2 * padding[0], W + 2 * padding[1])
+    check_padded_size(padded, input_name, (H, W), ((padding[0],) * 2, (padding[1],) * 2))
     P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if P < 1 or Q < 1:
@@ -377,17 +431,25 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     # -inf with an index outside the plane.  We refuse such geometry instead.
     # Every window starts before the input's end (padding <= half the kernel,
     # and ceil_mode's rule), so only those starting in the left padding,
-    # o * s < p, can miss the input.
+    # -p <= start = o * s - p < 0, can miss the input.  Their first tap at or
+    # after 0 is start mod d, tap number (start mod d - start) / d <= p / d,
+    # below k (p <= k / 2): the window misses iff start mod d >= size, never
+    # when d <= size.  (And when d > size there are few such windows: an
+    # output needs d * (k - 1) + 1 <= size + 2p + s - 1 with 2p <= k, so
+    # p / s is at most about size / (2 s (d - 1)) + 1.)
     for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
                                         ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
+        if d <= size:
+            continue
         for o in range(min(out, -(-p // s))):
-            start = o * s - p
-            if not any(0 <= start + i * d < size for i in range(k)):
+            if (o * s - p) % d >= size:
                 raise ValueError(f"{input_name}: the pooling window {o} along the {axis} "
                                  f"(kernel {k}, stride {s}, padding {p}, dilation "
                                  f"{d}) lies entirely in the padding of an input "
                                  f"of size {size}")
-    return PoolParams(N, C, H, W, kernel, stride, padding, dilation, ceil_mode, P, Q)
+    (kh, sh, dh), (kw, sw, dw) = (kernel_geometry(e, k, s, d) for e, k, s, d in
+                                  zip(padded, kernel, stride, dilation))
+    return PoolParams(N, C, H, W, (kh, kw), (sh, sw), padding, (dh, dw), ceil_mode, P, Q)
 
 
 def divisor_arg(value):

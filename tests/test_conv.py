@@ -340,3 +340,39 @@ def test_algorithm_reference_is_the_reference(cfg):
     for a, e in zip(fc.conv2d_backward(g, x, w, **kw, algorithm="reference"),
                     fc.reference.conv2d_backward(g, x, w, **kw)):
         assert_identical(a, e, "conv2d_backward")
+
+
+# ---------------------------------------------------------------------------
+# strides and dilations that cannot change the result (found by
+# tests/test_fuzz.py): a stride past the padded input (one output along its
+# axis) and the dilation of a one-tap kernel axis are valid however large.
+# Above 2**63 the shim raised OverflowError, just below it the kernels'
+# index arithmetic (stride + padding) could overflow int64.
+
+@pytest.mark.parametrize("huge", [2**31, 2**62 + 3, 2**63 - 1, 2**63, 2**64, 10**30])
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_conv_stride_past_the_input(torch, isa, algorithm, dtype, huge):
+    rng = rng_for(11)
+    x = randn(rng, (2, 4, 5, 6), dtype)
+    w = randn(rng, (6, 2, 3, 1), dtype)         # one tap along the width
+    b = randn(rng, (6,), dtype)
+    pads = ((2, 1), (3, 0))                     # padded height 8
+    kw = dict(stride=(huge, 2), padding=pads, dilation=(2, huge), groups=2)
+    kw_small = dict(stride=(8, 2), padding=pads, dilation=(2, 1), groups=2)
+    y = fc.conv2d(x, w, b, **kw, algorithm=algorithm)
+    assert y.shape == (2, 6, 1, 5)
+    xt, wt, bt = t64(torch, x, True), t64(torch, w, True), t64(torch, b, True)
+    yt = torch_conv2d(torch, xt, wt, bt, (8, 2), pads, (2, 1), 2)
+    assert_close(y, yt, dtype, "conv2d")
+    g = randn(rng, y.shape, dtype)
+    yt.backward(t64(torch, g))
+    gi, gw, gb = fc.conv2d_backward(g, x, w, **kw, algorithm=algorithm)
+    assert_close(gi, xt.grad, dtype, "grad_input")
+    assert_close(gw, wt.grad, dtype, "grad_weight")
+    assert_close(gb, bt.grad, dtype, "grad_bias")
+    rm, rv = randn(rng, (6,), dtype), rng.uniform(0.5, 2, 6).astype(dtype)
+    assert_close(fc.conv2d_bn(x, w, b, rm, rv, None, None, **kw, activation="relu",
+                              algorithm=algorithm),
+                 fc.reference.conv2d_bn(x, w, b, rm, rv, None, None, **kw_small,
+                                        activation="relu"), dtype, "conv2d_bn")

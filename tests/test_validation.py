@@ -79,6 +79,12 @@ CASES = [
     ("conv_x_none", lambda m: m.conv2d(None, W), TypeError, r"^x"),
     ("conv_x_ragged", lambda m: m.conv2d([[1.0], [1.0, 2.0]], W), TypeError, r"^x"),
     ("conv_x_datetime", lambda m: m.conv2d(np.zeros((1, 4, 3, 3), "M8[s]"), W), TypeError, r"^x"),
+    # the kernels index in int64: a padded input past 2**62 - 1 is refused
+    # (an empty batch would otherwise carry it to them)
+    ("conv_padded_too_large", lambda m: m.conv2d(X[:0], W, padding=2**61), ValueError,
+     r"^x: the padded input height \(6 \+ padding 2305843009213693952 \+ 2305843009213693952\)"),
+    ("conv_padded_too_large_w", lambda m: m.conv2d(X[:0], W, padding=((0, 0), (2**64, 0))),
+     ValueError, r"^x: the padded input width"),
     # ---- conv2d_backward
     ("convb_grad_shape", lambda m: m.conv2d_backward(Y[:, :5], X, W), ValueError,
      r"^grad_output: expected shape \(2, 6, 4, 4\)"),
@@ -123,6 +129,8 @@ CASES = [
                                                      padding=(1, 0), dilation=(2, 1)),
      ValueError, r"^x: the pooling window"),
     ("max_x_complex", lambda m: m.max_pool2d(PX.astype(complex), 2), TypeError, r"^x"),
+    ("max_padded_too_large", lambda m: m.max_pool2d(PX[:0], 2**62, padding=2**61), ValueError,
+     r"^x: the padded input height"),
     ("max_x_string", lambda m: m.max_pool2d(np.array([[[["a"]]]]), 1), TypeError, r"^x"),
     # ---- max_pool2d_backward
     ("maxb_indices_float", lambda m: m.max_pool2d_backward(PY, PI.astype(float), PX.shape),
@@ -187,6 +195,9 @@ CASES = [
     ("avgb_input_too_small", lambda m: m.avg_pool2d_backward(np.ones((1, 1, 1, 1)),
                                                              (1, 1, 2, 2), 3),
      ValueError, r"input_shape|kernel_size"),
+    ("avgb_input_shape_too_large", lambda m: m.avg_pool2d_backward(
+        np.ones((0, 3, 1, 1)), (0, 3, 2**62, 1), 1, stride=2**62), ValueError,
+     r"^input_shape: the padded input height"),
     ("avgb_divisor0", lambda m: m.avg_pool2d_backward(PY, PX.shape, 2, divisor_override=0),
      ValueError, r"^divisor_override"),
     ("avgb_count_none", lambda m: m.avg_pool2d_backward(PY, PX.shape, 2, count_include_pad=None),
