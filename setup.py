@@ -65,6 +65,10 @@ class BuildExt(build_ext):
                   file=sys.stderr)
         extra = os.environ.get("FASTCONV_EXTRA_CFLAGS", "").split()
         extra_link = os.environ.get("FASTCONV_EXTRA_LDFLAGS", "").split()
+        if extra or extra_link:
+            # The up-to-date check compares file times, not flags: objects
+            # left in build/ by a plain build would be linked as they are.
+            self.force = True
         for ext in self.extensions:
             ext.extra_compile_args = base + (omp if use_omp else []) + extra
             ext.extra_link_args = link + (omp if use_omp else []) + extra_link

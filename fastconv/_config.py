@@ -94,7 +94,7 @@ if _blas_set is not None:
 
 def set_num_threads(n):
     """Use `n` threads in fastconv's kernels and in the BLAS they call."""
-    n = _params.as_int(n, "n", 1)
+    n = _params.as_int(n, "n", 1, 2**31 - 1)    # a C int
     _kernels.set_num_threads(n)
     if _blas_set is not None:
         _blas_set(n)

@@ -33,6 +33,8 @@ cdef extern from "fastconv.h":
     void fc_set_blas(fc_sgemm_fn s, fc_dgemm_fn d)
     ctypedef void (*fc_blas_threads_fn)(int n) noexcept nogil
     void fc_set_blas_threads_fn(fc_blas_threads_fn fn)
+    void fc_fail_allocation_after(long n)
+    long fc_allocations_left()
 
 fc_set_blas(<fc_sgemm_fn>sgemm, <fc_dgemm_fn>dgemm)
 fc_threads_init()
@@ -57,6 +59,18 @@ def isa_select(str name):
 
 def isa_active():
     return fc_isa_name(fc_isa_active()).decode()
+
+
+def fail_allocation_after(long n):
+    """Tests only: make the kernels' n-th allocation from now fail (n <= 0
+    turns the injection off)."""
+    fc_fail_allocation_after(n)
+
+
+def allocations_left():
+    """Tests only: what is left of the countdown (<= 0 once it has fired or
+    when off)."""
+    return fc_allocations_left()
 
 
 def set_num_threads(int n):

@@ -8,6 +8,7 @@ the argument's name, what was expected, and what was given.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import operator
 from dataclasses import dataclass
@@ -16,6 +17,14 @@ import numpy as np
 
 ALGORITHMS = ("auto", "direct", "im2col", "reference")
 ACTIVATIONS = (None, "relu")
+
+INT64_MAX = 2**63 - 1
+# The kernels index in int64 and add a position to an offset: sizes on the
+# padded grid (padded input, dilated kernel) stay below 2**62 so that no sum
+# of two of them overflows.
+GRID_MAX = 2**62 - 1
+# The most bytes one array may have (NumPy's limit: the size fits in intp).
+ARRAY_BYTES_MAX = np.iinfo(np.intp).max
 
 
 # --------------------------------------------------------------------------
@@ -27,8 +36,9 @@ def _describe(value):
     return f"{value!r} ({type(value).__name__})"
 
 
-def as_int(value, name, minimum=None):
-    """A Python int from an int-like value (bool excluded), >= minimum."""
+def as_int(value, name, minimum=None, maximum=None):
+    """A Python int from an int-like value (bool excluded), in
+    [minimum, maximum]."""
     if type(value) is not int:      # the common case skips the ABC checks
         if isinstance(value, (bool, np.bool_)) or not isinstance(
                 value, (numbers.Integral, np.integer)):
@@ -37,21 +47,24 @@ def as_int(value, name, minimum=None):
     if minimum is not None and value < minimum:
         bound = "a positive int" if minimum == 1 else f"an int >= {minimum}"
         raise ValueError(f"{name}: expected {bound}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name}: expected an int <= {maximum}, got {value}")
     return value
 
 
-def as_pair(value, name, minimum=None):
-    """(a, b) from an int or a sequence of two ints, each >= minimum."""
+def as_pair(value, name, minimum=None, maximum=None):
+    """(a, b) from an int or a sequence of two ints, each in [minimum, maximum]."""
     if type(value) is int or (isinstance(value, (numbers.Integral, np.integer))
                               and not isinstance(value, (bool, np.bool_))):
-        v = as_int(value, name, minimum)
+        v = as_int(value, name, minimum, maximum)
         return (v, v)
     if isinstance(value, (tuple, list, np.ndarray)):
         seq = list(value)
         if len(seq) != 2:
             raise ValueError(f"{name}: expected an int or a pair of ints, got "
                              f"a sequence of length {len(seq)}: {value!r}")
-        return tuple(as_int(v, f"{name}[{i}]", minimum) for i, v in enumerate(seq))
+        return tuple(as_int(v, f"{name}[{i}]", minimum, maximum)
+                     for i, v in enumerate(seq))
     raise TypeError(f"{name}: expected an int or a pair of ints, got "
                     f"{_describe(value)}")
 
@@ -108,7 +121,15 @@ def shape_arg(value, name, ndim=4):
     if len(seq) != ndim:
         raise ValueError(f"{name}: expected a tuple of {ndim} ints (N, C, H, W), "
                          f"got {tuple(seq)!r}")
-    return tuple(as_int(v, f"{name}[{i}]", 0) for i, v in enumerate(seq))
+    return tuple(as_int(v, f"{name}[{i}]", 0, INT64_MAX) for i, v in enumerate(seq))
+
+
+def check_allocatable(shape, name, what):
+    """ValueError naming `name` when float64 elements of `shape` would
+    exceed NumPy's largest array (instead of NumPy's anonymous error)."""
+    if math.prod(shape) > ARRAY_BYTES_MAX // 8:
+        raise ValueError(f"{name}: {what} would have shape {tuple(shape)}, "
+                         f"too large to allocate")
 
 
 # --------------------------------------------------------------------------
@@ -152,16 +173,23 @@ def as_array(value, name, ndim=None):
 
 
 def compute_dtype(*arrays):
-    """The widest float type among the arrays (None entries ignored)."""
-    dtypes = [float_dtype_of(a.dtype, "array") for a in arrays if a is not None]
-    return np.dtype(np.float64) if np.dtype(np.float64) in dtypes else np.dtype(np.float32)
+    """The float type the arrays compute in (None entries ignored): NumPy's
+    promotion of their dtypes (np.result_type), then made a native float
+    type: integers and bools alone -> float64, float16 -> float32.  So
+    float32 with float64 -> float64, int8 or int16 with float32 -> float32
+    (NumPy's rule: exact), int32 or int64 with float32 -> float64.  Each
+    array's dtype has been checked (as_array) before."""
+    dtypes = [a.dtype for a in arrays if a is not None]
+    return float_dtype_of(np.result_type(*dtypes), "array")
 
 
 def contiguous(arr, dtype):
-    """`arr` as a C-contiguous array of `dtype`, copied only when needed."""
+    """`arr` as a C-contiguous, aligned array of `dtype`, copied only when
+    needed.  (An unaligned view -- a float32 array at an odd byte offset of
+    a buffer -- is C-contiguous too, but C may not load from it.)"""
     if arr is None:
         return None
-    return np.ascontiguousarray(arr, dtype=dtype)
+    return np.require(arr, dtype=dtype, requirements=["C", "A"])
 
 
 def check_shape(arr, expected, name, what=""):
@@ -186,9 +214,13 @@ def check_out(out, shape, dtype, inputs):
                          f"non-contiguous one with strides {out.strides}")
     if not out.flags.writeable:
         raise ValueError("out: expected a writeable array, got a read-only one")
+    if not out.flags.aligned:
+        raise ValueError(f"out: expected an array aligned to its {out.itemsize}-byte "
+                         f"elements, got one at address {out.ctypes.data:#x}")
     for arr_name, arr in inputs.items():
         if arr is not None and isinstance(arr, np.ndarray) and np.shares_memory(out, arr):
-            raise ValueError(f"out: must not share memory with the input {arr_name}")
+            raise ValueError(f"out: expected an array sharing no memory with any "
+                             f"input, got one that overlaps the input {arr_name}")
     return out
 
 
@@ -236,30 +268,14 @@ class ConvParams:
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
 
 
-# The kernels index in int64.  A padded input this long could never be
-# allocated; refusing it keeps every sum of two geometry values (all of them
-# bounded by the padded size once normalised, below) inside int64.
-MAX_PADDED_SIZE = 2**62 - 1
-
-
-def check_padded_size(padded, input_name, sizes, pads):
-    """ValueError unless each padded length (input plus padding, given as
-    (before, after) per axis) is at most MAX_PADDED_SIZE."""
-    for axis, total, size, (before, after) in zip(("height", "width"), padded,
-                                                  sizes, pads):
-        if total > MAX_PADDED_SIZE:
-            raise ValueError(f"{input_name}: the padded input {axis} ({size} + "
-                             f"padding {before} + {after}) is {total}, more than "
-                             f"the largest supported, {MAX_PADDED_SIZE}")
-
-
 def kernel_geometry(padded, kernel, stride, dilation):
     """(kernel, stride, dilation) along one axis as the kernels take them,
     once the output length has been worked out from the caller's values.
 
     Changes only what cannot change the result, so that the kernels' index
-    arithmetic stays within the padded size (a caller may pass a stride of
-    2**64; the kernels take int64 and add strides to offsets):
+    arithmetic stays within the padded size (the bounds checks leave the
+    padded size and the dilated kernel at most GRID_MAX, but a stride may be
+    up to INT64_MAX; the kernels take int64 and add strides to offsets):
 
     - a stride past the padded input leaves one output whatever it is: it
       becomes the padded size (which leaves one output too);
@@ -294,10 +310,10 @@ def conv_padding(padding, kernel, dilation, stride):
                          f"(left, right)), 'same' or 'valid', got {padding!r}")
     if isinstance(padding, (tuple, list)) and len(padding) == 2 and all(
             isinstance(p, (tuple, list, np.ndarray)) for p in padding):
-        (t, b) = as_pair(padding[0], "padding[0]", 0)
-        (l, r) = as_pair(padding[1], "padding[1]", 0)
+        (t, b) = as_pair(padding[0], "padding[0]", 0, GRID_MAX)
+        (l, r) = as_pair(padding[1], "padding[1]", 0, GRID_MAX)
         return ((t, b), (l, r))
-    ph, pw = as_pair(padding, "padding", 0)
+    ph, pw = as_pair(padding, "padding", 0, GRID_MAX)
     return ((ph, ph), (pw, pw))
 
 
@@ -307,18 +323,18 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     `input_name` is what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
     K, Cg, R, S = (int(v) for v in w_shape)
-    stride = as_pair(stride, "stride", 1)
-    dilation = as_pair(dilation, "dilation", 1)
-    groups = as_int(groups, "groups", 1)
+    stride = as_pair(stride, "stride", 1, INT64_MAX)
+    dilation = as_pair(dilation, "dilation", 1, GRID_MAX)
+    groups = as_int(groups, "groups", 1, INT64_MAX)
     if K < 1 or Cg < 1 or R < 1 or S < 1:
         raise ValueError(f"weight: expected a non-empty weight of shape "
                          f"(out_channels, in_channels/groups, kH, kW), got "
                          f"{tuple(w_shape)}")
     if C != Cg * groups:
         raise ValueError(
-            f"Given groups={groups}, weight of size {list(w_shape)}, expected "
-            f"input{list(x_shape)} to have {Cg * groups} channels, but got {C} "
-            f"channels instead")
+            f"{input_name}: given groups={groups}, weight of size {list(w_shape)}, "
+            f"expected input{list(x_shape)} to have {Cg * groups} channels, but "
+            f"got {C} channels instead")
     if K % groups != 0:
         raise ValueError(f"weight: expected out_channels (weight.shape[0] = {K}) "
                          f"to be divisible by groups={groups}")
@@ -328,7 +344,14 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     pad = conv_padding(padding, (R, S), dilation, stride)
     eff = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
     padded = (H + pad[0][0] + pad[0][1], W + pad[1][0] + pad[1][1])
-    check_padded_size(padded, input_name, (H, W), pad)
+    if max(eff) > GRID_MAX:
+        raise ValueError(f"dilation: the dilated kernel ({eff[0]} x {eff[1]}) "
+                         f"is too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given dilation={dilation} and a {R} x {S} kernel")
+    if max(padded) > GRID_MAX:
+        raise ValueError(f"padding: the padded input ({padded[0]} x {padded[1]}) "
+                         f"is too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given padding={pad}")
     if padded[0] < eff[0] or padded[1] < eff[1]:
         raise ValueError(
             f"{input_name}: calculated padded input size per channel ({padded[0]} x "
@@ -353,6 +376,7 @@ def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
     if bias is not None:
         bias = as_array(bias, "bias", 1)
     p = conv_params(x.shape, weight.shape, stride, padding, dilation, groups)
+    check_allocatable(p.output_shape, "x", "the output")
     if bias is not None:
         check_shape(bias, (p.K,), "bias", " (one value per output channel)")
     dtype = compute_dtype(x, weight, bias)
@@ -404,13 +428,13 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     """Validate a pooling window over an N x C x H x W input; `input_name` is
     what error messages call the input (x, input_shape)."""
     N, C, H, W = (int(v) for v in x_shape)
-    kernel = as_pair(kernel_size, "kernel_size", 1)
+    kernel = as_pair(kernel_size, "kernel_size", 1, GRID_MAX)
     if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
         stride = kernel
     else:
-        stride = as_pair(stride, "stride", 1)
-    padding = as_pair(padding, "padding", 0)
-    dilation = as_pair(dilation, "dilation", 1)
+        stride = as_pair(stride, "stride", 1, INT64_MAX)
+    padding = as_pair(padding, "padding", 0, GRID_MAX)
+    dilation = as_pair(dilation, "dilation", 1, GRID_MAX)
     ceil_mode = as_bool(ceil_mode, "ceil_mode")
     if H < 1 or W < 1:
         raise ValueError(f"{input_name}: expected non-empty spatial dimensions, got input "
@@ -419,8 +443,16 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         if 2 * p > k:
             raise ValueError(f"padding: expected at most half the kernel size "
                              f"{kernel}, got padding={padding}")
+    eff = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if max(eff) > GRID_MAX:
+        raise ValueError(f"dilation: the dilated window ({eff[0]} x {eff[1]}) is "
+                         f"too large for 64-bit indexing (at most {GRID_MAX}), "
+                         f"given kernel_size={kernel} and dilation={dilation}")
     padded = (H + 2 * padding[0], W + 2 * padding[1])
-    check_padded_size(padded, input_name, (H, W), ((padding[0],) * 2, (padding[1],) * 2))
+    if max(padded) > GRID_MAX:
+        raise ValueError(f"{input_name}: the padded input ({padded[0]} x "
+                         f"{padded[1]}) is too large for 64-bit indexing "
+                         f"(at most {GRID_MAX})")
     P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
     if P < 1 or Q < 1:
@@ -455,7 +487,11 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
 def divisor_arg(value):
     if value is None:
         return None
-    v = as_int(value, "divisor_override")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (numbers.Integral, np.integer)):
+        raise TypeError(f"divisor_override: expected a non-zero int or None, got "
+                        f"{_describe(value)}")
+    v = operator.index(value)
     if v == 0:
         raise ValueError("divisor_override: expected a non-zero int or None, got 0")
     if not -2**63 <= v < 2**63:     # the kernels take an int64, as PyTorch
@@ -471,26 +507,56 @@ def pool_input(x, name="x"):
     return contiguous(x, dtype), dtype
 
 
-def max_pool_indices(indices, grad_shape, plane_size):
+def max_pool_indices(indices, grad_shape, plane_size, check_range=True):
     """Max-pool indices from the caller: integer, grad_output's shape, each
-    value inside its (H*W) plane.  Checked before any write."""
+    value inside its (H*W) plane.  Checked before any write.
+
+    check_range=False leaves the range to the caller: the C kernel checks
+    each plane as it goes, which saves a whole pass over the indices, and on
+    failure calls max_pool_indices_range for the message."""
     indices = as_array_int(indices, "indices")
     check_shape(indices, grad_shape, "indices", " (grad_output's shape)")
-    as_int64 = np.ascontiguousarray(indices, dtype=np.int64)
-    # One pass over the indices: seen as unsigned, a negative index (or a
-    # uint64 one past int64's range, wrapped) is larger than any valid one.
-    if as_int64.size and int(as_int64.view(np.uint64).max()) >= plane_size:
+    if indices.dtype == np.uint64:
+        # values past int64's range would wrap to negatives: refused by the
+        # kernel too, but the message must show the caller's values
+        max_pool_indices_range(indices, plane_size)
+    as_int64 = contiguous(indices, np.int64)
+    if check_range:
+        max_pool_indices_range(as_int64, plane_size)
+    return as_int64
+
+
+def max_pool_indices_range(indices, plane_size):
+    """ValueError unless every index lies in [0, plane_size)."""
+    if indices.size == 0:
+        return
+    # One pass: seen as unsigned, a negative int64 index is larger than any
+    # valid one.
+    as_unsigned = indices.view(np.uint64) if indices.dtype == np.int64 else indices
+    if indices.dtype.kind == "u" or indices.dtype == np.int64:
+        top = int(as_unsigned.max())
+        bad = top >= plane_size
+    else:
+        bad = int(indices.min()) < 0 or int(indices.max()) >= plane_size
+    if bad:
         lo, hi = int(indices.min()), int(indices.max())
         raise ValueError(f"indices: expected flat indices into each input "
                          f"plane, in [0, {plane_size}), got values in "
                          f"[{lo}, {hi}]")
-    return as_int64
 
 
 def as_array_int(value, name):
     if value is None:
         raise TypeError(f"{name}: expected an integer array, got None")
-    arr = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name}: expected an array-like of integers, got "
+                            f"{type(value).__name__} that NumPy cannot convert "
+                            f"({exc})") from None
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array (int64 indices), "
                         f"got dtype {arr.dtype}")
@@ -518,6 +584,16 @@ def bn_input(x, name="x"):
         raise ValueError(f"{name}: expected an array of at least 2 dimensions "
                          f"(N, C, ...), got a {x.ndim}-D array of shape {x.shape}")
     return x
+
+
+def check_batch_for_training(x):
+    """Batch statistics need more than one value per channel, as in
+    PyTorch; an empty batch (no values at all) is allowed and gives an
+    empty result."""
+    per_channel = math.prod(x.shape[:1] + x.shape[2:])
+    if per_channel == 1:
+        raise ValueError(f"x: expected more than 1 value per channel when "
+                         f"training, got input of shape {x.shape}")
 
 
 def running_stat_for_update(value, name, C):
@@ -556,19 +632,22 @@ def max_pool_inputs(x, kernel_size, stride, padding, dilation, ceil_mode,
     as_bool(return_indices, "return_indices")
     x, dtype = pool_input(x)
     p = pool_params(x.shape, kernel_size, stride, padding, dilation, ceil_mode)
+    check_allocatable(p.output_shape, "x", "the output")
     return x, p, dtype
 
 
-def max_pool_backward_inputs(grad_output, indices, input_shape):
-    """(grad_output, indices, input_shape, dtype) for max_pool2d_backward."""
+def max_pool_backward_inputs(grad_output, indices, input_shape, check_range=True):
+    """(grad_output, indices, input_shape, dtype) for max_pool2d_backward
+    (check_range: see max_pool_indices)."""
     input_shape = shape_arg(input_shape, "input_shape")
+    check_allocatable(input_shape, "input_shape", "the input gradient")
     grad_output, dtype = pool_input(grad_output, "grad_output")
     if grad_output.shape[:2] != input_shape[:2]:
         raise ValueError(f"grad_output: expected batch and channels "
                          f"{input_shape[:2]} (input_shape's), got "
                          f"{grad_output.shape[:2]}")
     indices = max_pool_indices(indices, grad_output.shape,
-                               input_shape[2] * input_shape[3])
+                               input_shape[2] * input_shape[3], check_range)
     return grad_output, indices, input_shape, dtype
 
 
@@ -577,6 +656,7 @@ def avg_pool_inputs(x, kernel_size, stride, padding, ceil_mode,
     """(x, params, count_include_pad, divisor_override, dtype) for avg_pool2d."""
     x, dtype = pool_input(x)
     p = pool_params(x.shape, kernel_size, stride, padding, 1, ceil_mode)
+    check_allocatable(p.output_shape, "x", "the output")
     return (x, p, as_bool(count_include_pad, "count_include_pad"),
             divisor_arg(divisor_override), dtype)
 
@@ -586,6 +666,7 @@ def avg_pool_backward_inputs(grad_output, input_shape, kernel_size, stride,
                              divisor_override):
     """(grad_output, params, count_include_pad, divisor_override, dtype)."""
     input_shape = shape_arg(input_shape, "input_shape")
+    check_allocatable(input_shape, "input_shape", "the input gradient")
     grad_output, dtype = pool_input(grad_output, "grad_output")
     p = pool_params(input_shape, kernel_size, stride, padding, 1, ceil_mode,
                     input_name="input_shape")
@@ -620,10 +701,7 @@ def bn_inputs(x, running_mean, running_var, weight, bias, training, momentum, ep
     # float64 from np.zeros); they do not promote the result.
     dtype = compute_dtype(x, w, b)
     if training:
-        per_channel = x.size // C if C else 0
-        if per_channel <= 1:
-            raise ValueError(f"x: expected more than 1 value per channel when "
-                             f"training, got input of shape {x.shape}")
+        check_batch_for_training(x)
     else:
         rm, rv = contiguous(rm, dtype), contiguous(rv, dtype)
     return (contiguous(x, dtype), rm, rv, contiguous(w, dtype),
@@ -642,10 +720,12 @@ def bn_backward_inputs(grad_output, x, weight, running_mean, running_var,
     eps = as_positive_float(eps, "eps")
     w = channel_vector(weight, "weight", C, required=False)
     if training:
+        # differentiated through the batch statistics: running statistics
+        # given anyway are checked like any argument, then not used
+        channel_vector(running_mean, "running_mean", C, required=False)
+        channel_vector(running_var, "running_var", C, required=False)
         rm = rv = None
-        if x.size // max(C, 1) <= 1:
-            raise ValueError(f"x: expected more than 1 value per channel when "
-                             f"training, got input of shape {x.shape}")
+        check_batch_for_training(x)
     else:
         rm = channel_vector(running_mean, "running_mean", C)
         rv = channel_vector(running_var, "running_var", C)

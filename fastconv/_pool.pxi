@@ -3,6 +3,7 @@
 # allocated by the caller (fastconv/pool.py).  None means "not wanted".
 
 cdef extern from "fastconv.h":
+    int FC_EINDEX
     ctypedef struct fc_pool_shape:
         int64_t N, C, H, W, P, Q, kh, kw, sh, sw, ph, pw, dh, dw
     int fc_max_pool2d_f32(const fc_pool_shape *s, const float *x, float *y,
@@ -58,7 +59,8 @@ def max_pool2d(p, cnp.ndarray x, cnp.ndarray y, cnp.ndarray indices):
 
 def max_pool2d_backward(cnp.ndarray gy, cnp.ndarray indices, cnp.ndarray gx):
     """gx = scatter-add of gy at indices (gy and indices N x C x P x Q, gx
-    N x C x H x W; the indices already checked to lie inside each plane)."""
+    N x C x H x W).  Returns False, gx undefined, when an index lies outside
+    its plane (the kernel checks each plane before writing through it)."""
     cdef fc_pool_shape s
     cdef int err
     cdef void *pgy = _data(gy)
@@ -75,7 +77,10 @@ def max_pool2d_backward(cnp.ndarray gy, cnp.ndarray indices, cnp.ndarray gx):
         with nogil:
             err = fc_max_pool2d_backward_f64(&s, <double *>pgy, pi,
                                              <double *>pgx)
+    if err == FC_EINDEX:
+        return False
     _check(err)
+    return True
 
 
 def avg_pool2d(p, bint count_include_pad, divisor_override, cnp.ndarray x,

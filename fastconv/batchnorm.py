@@ -28,7 +28,7 @@ def _updatable(stat):
     if stat is None or (stat.flags.aligned and
                         stat.strides[0] % stat.itemsize == 0):
         return stat, None
-    return np.ascontiguousarray(stat), stat
+    return _params.contiguous(stat, stat.dtype), stat
 
 
 def batch_norm(x, running_mean, running_var, weight=None, bias=None,
@@ -40,7 +40,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None,
     uses the batch's mean and biased variance and, when running_mean and
     running_var are given, updates them in place:
     running = (1 - momentum) * running + momentum * batch statistic, with the
-    unbiased variance.  weight and bias (gamma, beta) are optional.
+    unbiased variance.  An empty batch gives an empty result and leaves the
+    running statistics as they are (as PyTorch).  weight and bias (gamma,
+    beta) are optional.
 
     Returns y, C-contiguous, in the wider float type of x, weight and bias
     (the running statistics keep their own type and do not promote)."""
@@ -65,15 +67,18 @@ def batch_norm_backward(grad_output, x, weight=None, *, running_mean=None,
     """Gradients of batch_norm: (grad_input, grad_weight, grad_bias).
 
     training=True differentiates through the batch statistics of x (which it
-    recomputes, in the same pass that sums grad_output); training=False
-    through the running statistics (then required), held constant.
+    recomputes, in the same pass that sums grad_output); running statistics
+    given anyway are checked, then not used.  training=False through the
+    running statistics (then required), held constant.
     grad_weight and grad_bias are returned even when weight is None."""
     go, x, w, rm, rv, training, eps, dtype = _params.bn_backward_inputs(
         grad_output, x, weight, running_mean, running_var, training, eps)
     N, C, HW = _nchw(x)
     gx = np.empty(x.shape, dtype)
-    gw = np.empty(C, dtype)
-    gb = np.empty(C, dtype)
+    # zeros: an empty batch has no gradient, and the training kernel then
+    # writes nothing
+    gw = np.zeros(C, dtype)
+    gb = np.zeros(C, dtype)
     _kernels.batch_norm_backward(N, C, HW, go, x, w, rm, rv, training, eps,
                                  gx, gw, gb)
     return gx, gw, gb

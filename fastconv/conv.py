@@ -171,7 +171,7 @@ def _fold(weight, bias, mean, var, gamma, beta, eps, dtype):
     scale = _f64_or(gamma, K, 1.0) / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     fused_bias = ((_f64_or(bias, K, 0.0) - np.asarray(mean, dtype=np.float64)) * scale
                   + _f64_or(beta, K, 0.0))
-    w = np.ascontiguousarray(weight, dtype=dtype)
+    w = _params.contiguous(weight, dtype)
     fused_weight = np.empty(w.shape, dtype)
     if w.size:
         _kernels.bn_fold_weight(K, w.size // K, w, scale, fused_weight)
@@ -193,7 +193,8 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     activation: None or "relu"."""
     activation = _params.activation_arg(activation)
     algorithm = _params.algorithm_arg(algorithm)
-    inputs = {"x": x, "weight": weight, "bias": bias}
+    inputs = {"x": x, "weight": weight, "bias": bias, "running_mean": running_mean,
+              "running_var": running_var, "bn_weight": bn_weight, "bn_bias": bn_bias}
     x_arr = _params.as_array(x, "x", 4)
     w, b, rm, rv, g, beta, eps = _params.fuse_inputs(
         weight, bias, running_mean, running_var, bn_weight, bn_bias, eps)

@@ -30,11 +30,14 @@ def max_pool2d_backward(grad_output, indices, input_shape):
     """Gradient of max_pool2d: each grad_output value added at its index.
 
     indices come from max_pool2d(..., return_indices=True); they are checked
-    (shape, range) before anything is written."""
+    (shape here, range in the kernel, plane by plane) before anything is
+    written through them."""
     grad_output, indices, input_shape, dtype = _params.max_pool_backward_inputs(
-        grad_output, indices, input_shape)
+        grad_output, indices, input_shape, check_range=False)
     grad_input = np.empty(input_shape, dtype)
-    _kernels.max_pool2d_backward(grad_output, indices, grad_input)
+    if not _kernels.max_pool2d_backward(grad_output, indices, grad_input):
+        _params.max_pool_indices_range(indices, input_shape[2] * input_shape[3])
+        raise RuntimeError("fastconv: the kernel refused in-range indices")
     return grad_input
 
 

@@ -282,6 +282,10 @@ def batch_norm_core(x, running_mean, running_var, weight, bias, training,
     statistics.  Computed in float64, returned in x's dtype."""
     axes, shape = _bn_axes(x)
     C = x.shape[1]
+    if x.size == 0:
+        # nothing to normalise; in training no statistics to take, and the
+        # running ones stay as they are (as in PyTorch)
+        return np.empty(x.shape, dtype=x.dtype)
     x64 = x.astype(np.float64)
     if training:
         mean, var = _batch_stats(x64, axes, shape)
@@ -314,6 +318,9 @@ def batch_norm_backward_core(grad_output, x, weight, running_mean, running_var,
     dtype; grad_weight and grad_bias are (C,) even when weight is None."""
     axes, shape = _bn_axes(x)
     C = x.shape[1]
+    if x.size == 0:     # an empty batch: no gradient anywhere (as PyTorch)
+        return (np.empty(x.shape, dtype=x.dtype), np.zeros(C, dtype=x.dtype),
+                np.zeros(C, dtype=x.dtype))
     x64 = x.astype(np.float64)
     dy = grad_output.astype(np.float64)
     if training:

@@ -41,13 +41,30 @@ typedef struct {
     double k0, sg, sgd;
 } bn_part;
 
-/* Chan et al.'s pairwise update: a <- a united with b. */
+/* The shift of a block's shifted sums: its first value, or 0 where that is
+ * NaN or infinite (sums about an infinite shift are NaN where PyTorch's
+ * plain sum, and so its mean, is +-inf). */
+static inline double bn_shift(double first)
+{
+    return isfinite(first) ? first : 0.0;
+}
+
+/* Chan et al.'s pairwise update: a <- a united with b.  Where either mean
+ * is NaN or infinite (a NaN or an inf among the values), the mean is what
+ * the plain sum gives (inf + inf = inf, inf - inf = NaN, inf + a number =
+ * inf) and the deviations are NaN, as PyTorch's (x - mean)^2. */
 static inline void bn_moments_merge(bn_moments *a, const bn_moments *b)
 {
     if (b->n == 0)
         return;
     if (a->n == 0) {
         *a = *b;
+        return;
+    }
+    if (!isfinite(a->mean) || !isfinite(b->mean)) {
+        a->mean += b->mean;
+        a->m2 = NAN;
+        a->n += b->n;
         return;
     }
     const double n = a->n + b->n, delta = b->mean - a->mean;

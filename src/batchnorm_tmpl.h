@@ -38,7 +38,9 @@ static inline void FN(train_coef)(const bn_moments *m, int64_t M, double eps,
                                   const T *weight, const T *bias, int64_t c,
                                   const fc_bn_running *run, FN(bn_coef) *q)
 {
-    const double var = m->m2 > 0 ? m->m2 / (double)M : 0.0;
+    /* rounding can leave m2 a hair below 0; a NaN (a NaN or inf in the
+     * channel) stays NaN, as in PyTorch */
+    const double var = m->m2 < 0 ? 0.0 : m->m2 / (double)M;
     const double invstd = 1.0 / sqrt(var + eps);
     FN(split)(m->mean, &q->mhi, &q->mlo);
     q->scale = (T)((weight ? (double)weight[c] : 1.0) * invstd);
@@ -47,16 +49,36 @@ static inline void FN(train_coef)(const bn_moments *m, int64_t M, double eps,
         bn_update_running(run, c, m->mean, var, M);
 }
 
+/* sum(g (x - mean)) over channel c, in a pass of its own. */
+static double FN(centred_dot)(const fc_bn_shape *s, const T *gy, const T *x,
+                              int64_t c, double mean)
+{
+    double acc = 0;
+    for (int64_t n = 0; n < s->N; n++) {
+        const int64_t off = (n * s->C + c) * s->HW;
+        for (int64_t i = 0; i < s->HW; i++)
+            acc += (double)gy[off + i] * ((double)x[off + i] - mean);
+    }
+    return acc;
+}
+
 /* Training backward: channel c's gradients of weight and bias and the
  * coefficients of grad_input, from its statistics over M values. */
-static inline void FN(grad_coef)(const bn_part *q, int64_t M, double eps,
-                                 const T *weight, int64_t c, T *gw, T *gb,
-                                 FN(bn_coef) *o)
+static inline void FN(grad_coef)(const fc_bn_shape *s, const T *gy,
+                                 const T *x, const bn_part *q, int64_t M,
+                                 double eps, const T *weight, int64_t c,
+                                 T *gw, T *gb, FN(bn_coef) *o)
 {
-    const double var = q->m.m2 > 0 ? q->m.m2 / (double)M : 0.0;
+    const double var = q->m.m2 < 0 ? 0.0 : q->m.m2 / (double)M;   /* NaN stays */
     const double invstd = 1.0 / sqrt(var + eps);
-    /* sum(g (x - mean)) from the sum about k0 */
-    const double sgd = q->sgd + (q->k0 - q->m.mean) * q->sg;
+    /* sum(g (x - mean)) from the sum about k0 ... */
+    double sgd = q->sgd + (q->k0 - q->m.mean) * q->sg;
+    /* ... which holds only for finite sums: with an infinite g each of its
+     * terms has the sign of (x - mean) (PyTorch's), not of (x - k0), and
+     * the correction can add inf to -inf.  Rare: summed again about the
+     * mean (not needed when the mean itself is NaN or inf: all NaN then). */
+    if (!(isfinite(sgd) && isfinite(q->sg)) && isfinite(q->m.mean))
+        sgd = FN(centred_dot)(s, gy, x, c, q->m.mean);
     const double dw = sgd * invstd, db = q->sg;
     const double kg = (weight ? (double)weight[c] : 1.0) * invstd;
     gw[c] = (T)dw;
@@ -118,7 +140,7 @@ static inline double FN(gather)(const bn_plan *p, const fc_bn_shape *s,
 static inline double FN(block_shift)(const bn_plan *p, const fc_bn_shape *s,
                                      const T *x, int64_t b, int64_t c)
 {
-    return (double)x[b * p->rb * p->Lp + c * s->HW];
+    return bn_shift((double)x[b * p->rb * p->Lp + c * s->HW]);
 }
 
 /* The per-position shifts of item r (positions c0.. of its block). */
@@ -168,7 +190,7 @@ static int FN(work_alloc)(const bn_plan *p, const fc_bn_shape *s, int nacc,
     const size_t bytes = C * sizeof(FN(bn_coef)) + 7 * Lp * sizeof(T) +
                          Lp * sizeof(double) + sacc * sizeof(double) +
                          nrec * rec_size + 64;
-    char *m = (char *)malloc(bytes);
+    char *m = (char *)fc_malloc(bytes);
     if (m == NULL)
         return FC_ENOMEM;
     w->mem = m;
@@ -214,7 +236,7 @@ int FN(fc_batch_norm_train)(const fc_bn_shape *s, const T *x, const T *weight,
                 int64_t off, len;
                 double acc[2] = {0, 0};
                 bn_piece(&pl, s, it, &off, &len);
-                const double shift = (double)x[off];
+                const double shift = bn_shift((double)x[off]);
                 k->stats(x + off, len, shift, acc);
                 mo[it] = (bn_moments){0, 0, 0};
                 bn_moments_add_shifted(&mo[it], (double)len, shift, acc[0], acc[1]);
@@ -345,7 +367,7 @@ int FN(fc_batch_norm_backward_train)(const fc_bn_shape *s, const T *gy,
                 double acc[4] = {0, 0, 0, 0};
                 bn_part *p = &parts[it];
                 bn_piece(&pl, s, it, &off, &len);
-                p->k0 = (double)x[off];
+                p->k0 = bn_shift((double)x[off]);
                 k->stats_grad(x + off, gy + off, len, p->k0, acc);
                 p->m = (bn_moments){0, 0, 0};
                 bn_moments_add_shifted(&p->m, (double)len, p->k0, acc[0], acc[1]);
@@ -397,7 +419,7 @@ int FN(fc_batch_norm_backward_train)(const fc_bn_shape *s, const T *gy,
                 q.sg += r.sg;
                 q.sgd += r.sgd + (r.k0 - q.k0) * r.sg;
             }
-            FN(grad_coef)(&q, M, eps, weight, c, gw, gb, &w.coef[c]);
+            FN(grad_coef)(s, gy, x, &q, M, eps, weight, c, gw, gb, &w.coef[c]);
         }
         if (pl.rows) {
 #pragma omp single

@@ -163,8 +163,8 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
 
 #pragma omp parallel num_threads(fc_get_num_threads())
     {
-        int64_t *off = (int64_t *)malloc(sizeof(int64_t) * nv * R * S);
-        uint32_t *mask = (uint32_t *)malloc(sizeof(uint32_t) * nv * R * S);
+        int64_t *off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
+        uint32_t *mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
         fc_direct_tile t;
         int64_t last_tile = -1;
         const int ok = off != NULL && mask != NULL;
@@ -289,8 +289,8 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     if (nb > s->N) nb = s->N;
     xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
     yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
-    off = (int64_t *)malloc(sizeof(int64_t) * nv * R * S);
-    mask = (uint32_t *)malloc(sizeof(uint32_t) * nv * R * S);
+    off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
+    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
     if (!xp || !yp || !off || !mask) {
         free(off); free(mask);
         return FC_ENOMEM;
@@ -386,7 +386,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
     ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
     wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
-    pix = (int64_t *)malloc(sizeof(int64_t) * (PQ + taps));
+    pix = (int64_t *)fc_malloc(sizeof(int64_t) * (PQ + taps));
     if (xp == NULL || ob == NULL || wt == NULL || pix == NULL) {
         free(pix);
         return FC_ENOMEM;
@@ -521,7 +521,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
     pl.nkb = (Kg + pl.ker.kb - 1) / pl.ker.kb;
     wp = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * pl.nkb * Cg * s->R * s->S *
                                                   pl.ker.kb) * sizeof(T));
-    bp = bias ? (T *)calloc((size_t)(G * pl.nkb * pl.ker.kb), sizeof(T)) : NULL;
+    bp = bias ? (T *)fc_calloc((size_t)(G * pl.nkb * pl.ker.kb), sizeof(T)) : NULL;
     if (wp == NULL || (bias && bp == NULL)) {
         free(bp);
         return FC_ENOMEM;
@@ -548,7 +548,7 @@ static int FN(grad_input_stride1)(const fc_conv_shape *s, const T *gy,
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S;
     fc_conv_shape t = *s;
-    T *wt = (T *)malloc((size_t)(s->K * Cg * R * S) * sizeof(T));
+    T *wt = (T *)fc_malloc((size_t)(s->K * Cg * R * S) * sizeof(T));
     int err;
     if (wt == NULL)
         return FC_ENOMEM;
@@ -694,8 +694,8 @@ static int FN(grad_weight)(const fc_conv_shape *s, const T *gy, const T *x,
     while (nb * nruns * ksplit < 4 * nt && ksplit < nkt)
         ksplit *= 2;
     buf = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * per_image) * sizeof(T));
-    pix = (int64_t *)malloc(sizeof(int64_t) * PQ);
-    partial = (T *)calloc((size_t)(wt_size * nt), sizeof(T));
+    pix = (int64_t *)fc_malloc(sizeof(int64_t) * PQ);
+    partial = (T *)fc_calloc((size_t)(wt_size * nt), sizeof(T));
     if (buf == NULL || pix == NULL || partial == NULL) {
         free(pix);
         free(partial);

@@ -216,7 +216,7 @@ int FN(fc_conv2d_backward_im2col)(const fc_conv_shape *s, const T *gy,
         /* Each thread sums its images' share of the weight gradient
          * privately; the shares are added in thread order, so a fixed
          * thread count gives the same bits every run. */
-        partial = (T *)calloc((size_t)(wsize * nt), sizeof(T));
+        partial = (T *)fc_calloc((size_t)(wsize * nt), sizeof(T));
         if (partial == NULL)
             return FC_ENOMEM;
     }

@@ -71,6 +71,15 @@ void fc_dgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
 enum { FC_SLOT_COL = 0, FC_SLOT_INPUT = 1, FC_SLOT_OUTPUT = 2, FC_SLOT_WEIGHT = 3 };
 void *fc_scratch(int slot, size_t bytes);
 
+/* malloc and calloc for the kernels' own short-lived buffers (release with
+ * free()).  Both, and fc_scratch, go through one gate so that the tests can
+ * make the n-th request from now fail (fc_fail_allocation_after) and check
+ * that every caller turns NULL into FC_ENOMEM and leaves no half-done work. */
+void *fc_malloc(size_t bytes);
+void *fc_calloc(size_t count, size_t size);
+void fc_fail_allocation_after(long n);   /* n <= 0: never fail */
+long fc_allocations_left(void);          /* countdown left; <= 0 when off */
+
 /* ---- op families: each header declares its own entry points ---- */
 #include "fc_conv.h"
 #include "fc_pool.h"

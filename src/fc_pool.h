@@ -29,8 +29,15 @@ int fc_max_pool2d_f32(const fc_pool_shape *s, const float *x, float *y,
 int fc_max_pool2d_f64(const fc_pool_shape *s, const double *x, double *y,
                       int64_t *indices);
 
+/* An index outside its plane (fc_max_pool2d_backward). */
+#define FC_EINDEX 2
+
 /* gx (N x C x H x W) = 0, then gy[n, c, i] added at gx[n, c, indices[n, c, i]]
- * for every i < P * Q, in order.  Precondition: 0 <= indices < H * W.
+ * for every i < P * Q, in order.  Each plane's indices are checked before
+ * anything is added through them: when one lies outside [0, H * W) the call
+ * returns FC_EINDEX, having written only inside gx, whose contents are then
+ * undefined.  (Checking here rather than in a separate pass saves a read of
+ * the indices: the check and the scatter read the same plane from cache.)
  * Only N, C, H, W, P and Q of the shape are read. */
 int fc_max_pool2d_backward_f32(const fc_pool_shape *s, const float *gy,
                                const int64_t *indices, float *gx);

@@ -48,7 +48,7 @@ int FN(fc_max_pool2d)(const fc_pool_shape *s, const T *x, T *y,
         return 0;
     if (indices && ks->idx32 && HW > INT32_MAX)
         ks = GENERIC;
-    rsp = (pool_span_t *)malloc((size_t)(P + Q) * sizeof(pool_span_t));
+    rsp = (pool_span_t *)fc_malloc((size_t)(P + Q) * sizeof(pool_span_t));
     if (rsp == NULL)
         return FC_ENOMEM;
     csp = rsp + P;
@@ -107,16 +107,26 @@ int FN(fc_max_pool2d_backward)(const fc_pool_shape *s, const T *gy,
 {
     const int64_t planes = s->N * s->C, HW = s->H * s->W, PQ = s->P * s->Q;
     const int nt = pool_threads(planes * ((HW + PQ) * (int64_t)sizeof(T) + PQ * 8));
+    int err = 0;
 #pragma omp parallel for num_threads(nt) schedule(dynamic, pool_chunk(planes, nt))
     for (int64_t pl = 0; pl < planes; pl++) {
         T *g = gx + pl * HW;
         const T *d = gy + pl * PQ;
         const int64_t *at = indices + pl * PQ;
+        /* seen as unsigned, a negative index is larger than any valid one */
+        uint64_t top = 0;
+        for (int64_t i = 0; i < PQ; i++)
+            top = (uint64_t)at[i] > top ? (uint64_t)at[i] : top;
+        if (PQ > 0 && top >= (uint64_t)HW) {
+#pragma omp atomic write
+            err = FC_EINDEX;
+            continue;
+        }
         memset(g, 0, (size_t)HW * sizeof(T));
         for (int64_t i = 0; i < PQ; i++)
             g[at[i]] += d[i];
     }
-    return 0;
+    return err;
 }
 
 /* ---- average pooling ---- */
@@ -141,7 +151,7 @@ static void FN(avg_one)(const fc_pool_shape *s, const T *xp,
 static T *FN(avg_divisors)(const fc_pool_shape *s, int count_pad,
                            int64_t divisor_override)
 {
-    T *div = (T *)malloc((size_t)(s->P * s->Q) * sizeof(T));
+    T *div = (T *)fc_malloc((size_t)(s->P * s->Q) * sizeof(T));
     if (div == NULL)
         return NULL;
     for (int64_t oh = 0; oh < s->P; oh++) {
@@ -170,8 +180,8 @@ static int FN(avg_pool_s1)(const fc_pool_shape *s, const KSET *ks,
     int err = 0;
 #pragma omp parallel num_threads(nt)
     {
-        T *sums = (T *)malloc((size_t)(H * Wp) * sizeof(T));
-        T *padded = pw ? (T *)calloc((size_t)(H * Wp), sizeof(T)) : NULL;
+        T *sums = (T *)fc_malloc((size_t)(H * Wp) * sizeof(T));
+        T *padded = pw ? (T *)fc_calloc((size_t)(H * Wp), sizeof(T)) : NULL;
         const int ok = sums != NULL && (padded != NULL || pw == 0);
         if (!ok) {
 #pragma omp atomic write
@@ -227,7 +237,7 @@ int FN(fc_avg_pool2d)(const fc_pool_shape *s, int count_pad,
         }
         return 0;
     }
-    rsp = (pool_span_t *)malloc((size_t)(P + Q) * sizeof(pool_span_t));
+    rsp = (pool_span_t *)fc_malloc((size_t)(P + Q) * sizeof(pool_span_t));
     if (rsp == NULL)
         return FC_ENOMEM;
     csp = rsp + P;
@@ -333,8 +343,8 @@ static int FN(avg_backward_s1)(const fc_pool_shape *s, const KSET *ks,
     int err = 0;
 #pragma omp parallel num_threads(nt)
     {
-        T *g = (T *)calloc((size_t)(Hg * Wg), sizeof(T));   /* borders stay 0 */
-        T *sums = (T *)malloc((size_t)(Hg * Wg) * sizeof(T));
+        T *g = (T *)fc_calloc((size_t)(Hg * Wg), sizeof(T));   /* borders stay 0 */
+        T *sums = (T *)fc_malloc((size_t)(Hg * Wg) * sizeof(T));
         const int ok = g != NULL && sums != NULL;
         if (!ok) {
 #pragma omp atomic write
@@ -394,8 +404,8 @@ int FN(fc_avg_pool2d_backward)(const fc_pool_shape *s, int count_pad,
      * of gd whose windows hold it (v), and spreads v along the row. */
 #pragma omp parallel num_threads(nt)
     {
-        T *gd = (T *)malloc((size_t)PQ * sizeof(T));
-        T *vbuf = (T *)calloc((size_t)vlen, sizeof(T));
+        T *gd = (T *)fc_malloc((size_t)PQ * sizeof(T));
+        T *vbuf = (T *)fc_calloc((size_t)vlen, sizeof(T));
         T *v = vbuf + s->kw;       /* v[-kw .. -1] and v[Q ..] stay 0 */
         const int ok = gd != NULL && vbuf != NULL;
         if (!ok) {

@@ -26,11 +26,47 @@ static void scratch_release(void *p)
     free(set);
 }
 
+/* Countdown of the allocation-failure injection: the request that brings it
+ * from 1 to 0 fails; at 0 or below nothing fails.  Atomic because OpenMP
+ * workers allocate concurrently. */
+static long fail_countdown = 0;
+
+void fc_fail_allocation_after(long n)
+{
+    __atomic_store_n(&fail_countdown, n > 0 ? n : 0, __ATOMIC_SEQ_CST);
+}
+
+long fc_allocations_left(void)
+{
+    return __atomic_load_n(&fail_countdown, __ATOMIC_SEQ_CST);
+}
+
+static int injected_failure(void)
+{
+    if (__atomic_load_n(&fail_countdown, __ATOMIC_RELAXED) <= 0)
+        return 0;
+    return __atomic_sub_fetch(&fail_countdown, 1, __ATOMIC_SEQ_CST) == 0;
+}
+
+void *fc_malloc(size_t bytes)
+{
+    return injected_failure() ? NULL : malloc(bytes ? bytes : 1);
+}
+
+void *fc_calloc(size_t count, size_t size)
+{
+    return injected_failure() ? NULL : calloc(count ? count : 1, size ? size : 1);
+}
+
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_release); }
 
 void *fc_scratch(int slot, size_t bytes)
 {
     scratch_set *set;
+    /* An injected failure counts every request, grown or not, so that the
+     * tests reach the callers' error paths even with warm buffers. */
+    if (injected_failure())
+        return NULL;
     pthread_once(&scratch_once, scratch_init);
     set = (scratch_set *)pthread_getspecific(scratch_key);
     if (set == NULL) {
@@ -42,7 +78,14 @@ void *fc_scratch(int slot, size_t bytes)
     }
     if (bytes == 0)
         bytes = 1;
+#if defined(__SANITIZE_ADDRESS__)
+    /* Under AddressSanitizer every request gets a buffer of exactly its size,
+     * so an overrun past what the caller asked for is reported rather than
+     * landing in the slack of a larger buffer kept from an earlier call. */
+    if (set->size[slot] != bytes) {
+#else
     if (set->size[slot] < bytes) {
+#endif
         void *p = NULL;
         free(set->ptr[slot]);
         set->ptr[slot] = NULL;

@@ -5,10 +5,12 @@ Each example builds one call of one op from a random valid problem (the
 strategies of _helpers, spelled in the many forms the API accepts: ints,
 pairs, lists, NumPy scalars and arrays, non-contiguous / Fortran / read-only
 / integer / float16 / list inputs, out= arrays, huge strides that leave one
-output ...) and then, in 55% of the examples, applies one to three faults: wrong
+output, up to the bounds of _params ...) and then, in 55% of the examples, applies one to three faults: wrong
 ndim, mismatched channels / groups / bias length / grad shape, bad scalars
-(zero, negative, bool, float, str, None, out of range), 'same' with a
-stride, kernels larger than the input, bad dtypes (complex, object, str,
+(zero, negative, bool, float, str, None, out of range), geometry past the
+bounds of _params (a stride or an input_shape entry past INT64_MAX; a
+kernel size, padding, dilation, dilated kernel or padded input past
+GRID_MAX), 'same' with a stride, kernels larger than the input, bad dtypes (complex, object, str,
 datetime ...), None or a scalar where an array is needed, corrupted pooling
 indices, bad out= arrays (shape, dtype, layout, read-only, aliasing an
 input).  Each fault touches its own arguments ("slots"), so that two faults
@@ -60,7 +62,17 @@ from _helpers import (assert_close, bn_arrays, bn_configs, conv_configs,
 VE, TE = ValueError, TypeError
 ISA_ORDER = ("generic", "avx2", "avx512")
 LEVELS = ISA_ORDER[: ISA_ORDER.index(_kernels.isa_detect()) + 1]
-HUGE = (2**31, 2**63 - 1, 2**63, 2**64, 10**30)
+# The bounds of _params (main's issue7-validation): strides and input_shape
+# entries up to INT64_MAX; kernel sizes, paddings, dilations, the dilated
+# kernel and the padded input up to GRID_MAX.  Values past them are invalid
+# (ValueError naming the argument, see the *_over_* faults); huge values
+# within them that cannot change the result are valid (kernel_geometry).
+INT64_MAX = 2**63 - 1
+GRID_MAX = 2**62 - 1
+HUGE_STRIDE = (2**31, 2**62 - 1, 2**62 + 3, 2**63 - 1)     # valid strides
+HUGE_GRID = (2**31, 2**61 + 1, 2**62 - 1)     # valid kernel sizes, dilations
+OVER_INT64 = (2**63, 2**63 + 3, 2**64, 10**30)
+OVER_GRID = (2**62, 2**62 + 3, 2**63 - 1, 2**63, 2**64, 10**30)
 
 
 @contextlib.contextmanager
@@ -96,16 +108,17 @@ class Draw:
 
 
 def promoted(*values):
-    """The float dtype DESIGN.md promises for these inputs: float64 if any
-    is float64 or an integer / bool array (NumPy's conversion of lists
-    included), else float32 (float16 promotes to float32)."""
-    dt = np.dtype(np.float32)
-    for v in values:
-        if v is None:
-            continue
-        k = np.asarray(v).dtype
-        if k == np.float64 or k.kind in "biu":
-            dt = np.dtype(np.float64)
+    """The float dtype DESIGN.md promises for these inputs: NumPy's promotion
+    of their dtypes (np.result_type; NumPy's conversion of lists included),
+    made a native float type: integers and bools alone -> float64, float16
+    -> float32 (so int8 / uint8 / int16 / bool with float32 stay float32,
+    int32 / int64 with float32 give float64)."""
+    dts = [np.asarray(v).dtype for v in values if v is not None]
+    dt = np.result_type(*dts)
+    if dt.kind in "biu":
+        return np.dtype(np.float64)
+    if dt == np.float16:
+        return np.dtype(np.float32)
     return dt
 
 
@@ -507,6 +520,18 @@ def value_fault(name, arg, values, pattern=None, applies=None):
     return Fault(name, {arg}, apply, applies)
 
 
+def over_bound(values, pairs=False):
+    """(value, ValueError) for int-or-pair arguments set past their bound:
+    each value of `values` alone, in a pair, in a list (and, with `pairs`,
+    in a pair of pairs, as conv2d's padding takes)."""
+    out = []
+    for v in values:
+        out += [(v, VE), ((1, v), VE), ([v, 2], VE), ((v, v), VE)]
+        if pairs:
+            out += [(((0, v), (0, 0)), VE), (((1, 1), (v, 0)), VE)]
+    return out
+
+
 NAN, INF = float("nan"), float("inf")
 BAD_POSITIVE_INT = [
     (0, VE), (-1, VE), ((1, 0), VE), ([0, 2], VE), ((2, -3), VE), ((1, 1, 1), VE),
@@ -593,7 +618,8 @@ def out_faults():
         buf[:arr.size] = arr.ravel()
         case.args[name] = buf[:arr.size].reshape(arr.shape)
         case.fast_only["out"] = buf[start:start + out_size].reshape(case.shapes[0])
-        return VE, rf"^out: must not share memory with the input {name}"
+        return VE, (rf"^out: expected an array sharing no memory with any input, got one "
+                    rf"that overlaps the input {name}$")
 
     def noncontig_possible(case):
         s = case.shapes[0]
@@ -640,13 +666,13 @@ def build_conv(d, op, force=None, faults=0):
         s = list(cfg["stride_pair"])
         for a in (0, 1):
             if cfg["y_shape"][2 + a] == 1 and d.chance(70):
-                s[a] = d.pick(HUGE)
+                s[a] = d.pick(HUGE_STRIDE)
         stride = tuple(s)
     if d.chance(15):
         dl = list(cfg["dilation_pair"])
         for a in (0, 1):
             if cfg["w_shape"][2 + a] == 1 and d.chance(70):
-                dl[a] = d.pick(HUGE)
+                dl[a] = d.pick(HUGE_GRID)
         dilation = tuple(dl)
     args = {"x": x, "weight": w}
     if op == "conv2d_backward":
@@ -694,7 +720,7 @@ def build_conv(d, op, force=None, faults=0):
 def _conv_channels(case, d, rng):
     N, C, H, W = case.good["x"]
     case.args["x"] = rng.standard_normal((N, d.pick([C + 1, C + case.info["groups"]]), H, W))
-    return VE, r"^Given groups=\d+, weight of size .* channels, but got"
+    return VE, r"^x: given groups=\d+, weight of size .* channels, but got"
 
 
 def _conv_x_empty(case, d, rng):
@@ -706,7 +732,7 @@ def _conv_x_empty(case, d, rng):
 def _conv_groups_mismatch(case, d, rng):
     g = case.info["groups"]
     case.args["groups"] = d.pick([v for v in (1, 2, 3, g + 1, 2 * g) if v != g])
-    return VE, r"^Given groups="
+    return VE, r"^x: given groups="
 
 
 def _conv_weight_empty(case, d, rng):
@@ -754,6 +780,23 @@ def _conv_dilation_too_large(case, d, rng):
     return VE, r"^x: calculated padded input size"
 
 
+def _conv_dilated_over_grid(case, d, rng):
+    """A dilation within its bound whose dilated kernel is past GRID_MAX."""
+    dl = list(case.info["dilation_pair"])
+    a = d.pick([a for a in (0, 1) if case.info["w_shape"][2 + a] > 1])
+    taps = case.info["w_shape"][2 + a] - 1
+    dl[a] = d.pick([(GRID_MAX - 1) // taps + 1, GRID_MAX])
+    case.args["dilation"] = tuple(dl)
+    return VE, rf"^dilation: the dilated kernel \(\d+ x \d+\) is too large for 64-bit"
+
+
+def _conv_padded_over_grid(case, d, rng):
+    """Paddings within their bound, the padded input past GRID_MAX."""
+    case.args["padding"] = d.pick([2**61, (0, GRID_MAX), ((GRID_MAX, 0), (1, 1)),
+                                   ((0, 0), (2**61, 2**61)), [GRID_MAX, GRID_MAX]])
+    return VE, r"^padding: the padded input \(\d+ x \d+\) is too large for 64-bit"
+
+
 def _conv_same_strided(case, d, rng):
     case.args["padding"] = d.pick(["same", np.str_("same")])
     case.args["stride"] = d.pick([2, (1, 2), (3, 1), [2, 2]])
@@ -786,6 +829,17 @@ def conv_faults(op):
         value_fault("padding", "padding", BAD_CONV_PADDING),
         value_fault("dilation", "dilation", BAD_CONV_STRIDE),
         value_fault("groups", "groups", BAD_GROUPS),
+        value_fault("stride_over_int64", "stride", over_bound(OVER_INT64),
+                    rf"^stride(\[[01]\])?: expected an int <= {INT64_MAX}, got \d+$"),
+        value_fault("dilation_over_grid", "dilation", over_bound(OVER_GRID),
+                    rf"^dilation(\[[01]\])?: expected an int <= {GRID_MAX}, got \d+$"),
+        value_fault("padding_over_grid", "padding", over_bound(OVER_GRID, pairs=True),
+                    rf"^padding(\[[01]\]){{0,2}}: expected an int <= {GRID_MAX}, got \d+$"),
+        value_fault("groups_over_int64", "groups", [(v, VE) for v in OVER_INT64],
+                    rf"^groups: expected an int <= {INT64_MAX}, got \d+$"),
+        Fault("dilated_kernel_over_grid", {"dilation"}, _conv_dilated_over_grid,
+              lambda case: max(case.info["w_shape"][2:]) > 1),
+        Fault("padded_over_grid", {"padding"}, _conv_padded_over_grid),
         algorithm_fault()]
     if op == "conv2d_backward":
         faults += array_faults("grad_output", 4) + [
@@ -864,12 +918,14 @@ def _pool_geometry(d, case, cfg, kind):
         # a stride past the input along an axis with one output
         for a in (0, 1):
             if out[a] == 1 and d.chance(70):
-                s[a] = d.pick(HUGE)
+                s[a] = d.pick(HUGE_STRIDE)
         stride = tuple(s)
     elif huge == "kernel":
-        # ceil_mode: a window running far past the input (its stride as large)
+        # ceil_mode: a window running far past the input (its stride as
+        # large, or larger)
         a = d.int(0, 1)
-        k[a] = s[a] = d.pick(HUGE)
+        k[a] = d.pick(HUGE_GRID)
+        s[a] = d.pick([k[a], max(k[a], d.pick(HUGE_STRIDE))])
         dl[a] = 1
         ceil = True
         kernel_size, stride = tuple(k), tuple(s)
@@ -983,6 +1039,33 @@ def _pool_in_padding(case, d, rng):
     return VE, r"^x: the pooling window 0 along the .* lies entirely in the padding"
 
 
+def _pool_dilated_over_grid(case, d, rng):
+    """max_pool2d: a dilation within its bound, the dilated window past
+    GRID_MAX (along an axis whose kernel has two taps or more)."""
+    k = case.info["kernel_pair"]
+    dl = list(case.info.get("dilation_pair", (1, 1)))
+    a = d.pick([a for a in (0, 1) if k[a] > 1])
+    dl[a] = d.pick([(GRID_MAX - 1) // (k[a] - 1) + 1, GRID_MAX])
+    case.args["dilation"] = tuple(dl)
+    return VE, r"^dilation: the dilated window \(\d+ x \d+\) is too large for 64-bit"
+
+
+def _pool_padded_over_grid(case, d, rng):
+    """A kernel and padding within their bounds (the padding at most half
+    the kernel), the padded input past GRID_MAX: the largest kernel, the
+    largest padding it allows, along an axis of size 2 or more."""
+    N, C, H, W = case.info["x_shape"]
+    k, p = list(case.info["kernel_pair"]), list(case.info["padding_pair"])
+    a = d.pick([a for a in (0, 1) if (H, W)[a] >= 2])
+    k[a], p[a] = GRID_MAX, GRID_MAX // 2    # padded size + 2**62 - 2
+    case.args.update(kernel_size=tuple(k), padding=tuple(p))
+    if "dilation" in case.args:     # (a dilated window past GRID_MAX is refused first)
+        dl = list(case.info.get("dilation_pair", (1, 1)))
+        dl[a] = 1
+        case.args["dilation"] = tuple(dl)
+    return VE, r"^(x|input_shape): the padded input \(\d+ x \d+\) is too large for 64-bit"
+
+
 def _avgb_grad_shape(case, d, rng):
     return _bad_grad_shape(case, d, rng)
 
@@ -992,7 +1075,7 @@ def input_shape_faults(nc_pattern):
     def bad(case, d, rng):
         shape = list(case.info["x_shape"])
         how = d.pick(["short", "long", "float", "bool", "negative", "str_entry",
-                      "none", "str", "int", "float_array", "nested"])
+                      "none", "str", "int", "float_array", "nested", "over_int64"])
         i = d.int(0, 3)
         if how == "short":
             value, exc = tuple(shape[:3]), VE
@@ -1016,6 +1099,9 @@ def input_shape_faults(nc_pattern):
             value, exc = "1234", TE
         elif how == "int":
             value, exc = 4, TE
+        elif how == "over_int64":
+            shape[i] = d.pick(OVER_INT64)
+            value, exc = tuple(shape), VE
         elif how == "float_array":
             value, exc = np.array(shape, dtype=float), TE
         else:
@@ -1042,11 +1128,24 @@ def pool_faults(op):
         value_fault("padding", "padding", BAD_POOL_PADDING),
         value_fault("ceil_mode", "ceil_mode", BAD_BOOL),
         Fault("padding_over_half", {"padding", "kernel_size"}, _pool_over_half),
-        Fault("kernel_too_large", {"kernel_size", "padding", "ceil_mode"}, _pool_too_large)]
+        Fault("kernel_too_large", {"kernel_size", "padding", "ceil_mode"}, _pool_too_large),
+        value_fault("kernel_size_over_grid", "kernel_size", over_bound(OVER_GRID),
+                    rf"^kernel_size(\[[01]\])?: expected an int <= {GRID_MAX}, got \d+$"),
+        value_fault("stride_over_int64", "stride", over_bound(OVER_INT64),
+                    rf"^stride(\[[01]\])?: expected an int <= {INT64_MAX}, got \d+$"),
+        value_fault("padding_over_grid", "padding", over_bound(OVER_GRID),
+                    rf"^padding(\[[01]\])?: expected an int <= {GRID_MAX}, got \d+$"),
+        Fault("padded_over_grid", {"kernel_size", "padding", "dilation"},
+              _pool_padded_over_grid,
+              lambda case: max(case.info["x_shape"][2:]) >= 2)]
     if op == "max_pool2d":
         return (array_faults("x", 4) + geometry + [
             Fault("x_empty_spatial", {"x"}, _pool_x_empty),
             value_fault("dilation", "dilation", BAD_CONV_STRIDE),
+            value_fault("dilation_over_grid", "dilation", over_bound(OVER_GRID),
+                        rf"^dilation(\[[01]\])?: expected an int <= {GRID_MAX}, got \d+$"),
+            Fault("dilated_window_over_grid", {"dilation"}, _pool_dilated_over_grid,
+                  lambda case: max(case.info["kernel_pair"]) > 1),
             value_fault("return_indices", "return_indices", BAD_BOOL),
             Fault("window_in_padding", {"kernel_size", "padding", "dilation"},
                   _pool_in_padding)])

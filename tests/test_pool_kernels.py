@@ -271,6 +271,31 @@ def test_max_pool2d_backward_rejects_bad_indices(bad):
         fc.max_pool2d_backward(g, idx, (1, 2, 6, 6))
 
 
+def _representable(value, dtype):
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max
+
+
+_BAD_INDICES = [(v, d) for v in (-1, -2**63, 36, 2**40, 2**63 + 3)
+                for d in (np.int64, np.int32, np.uint64, np.uint8) if _representable(v, d)]
+
+
+@pytest.mark.parametrize("threads_n", [1, 2])
+@pytest.mark.parametrize("value,dtype", _BAD_INDICES,
+                         ids=[f"{v}-{np.dtype(d).name}" for v, d in _BAD_INDICES])
+def test_max_pool2d_backward_bad_index_in_a_late_plane(value, dtype, threads_n):
+    """The kernel checks each plane before writing through it: a bad index
+    in the last plane, after others have been scattered, is still a
+    ValueError that shows the caller's values, never a write outside."""
+    g = np.ones((3, 4, 3, 3), np.float32)
+    idx = np.zeros(g.shape, dtype)
+    idx[2, 3, 2, 1] = value
+    with threads(threads_n):
+        with pytest.raises(ValueError, match=r"^indices: .*\[0, 36\)") as err:
+            fc.max_pool2d_backward(g, idx, (3, 4, 6, 6))
+    assert str(value) in str(err.value)
+
+
 @pytest.mark.parametrize("ops", [fc, reference], ids=["fast", "reference"])
 @pytest.mark.parametrize("divisor", [2**63, -2**63 - 1])
 def test_divisor_override_beyond_int64(ops, divisor):
