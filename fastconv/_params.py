@@ -230,7 +230,12 @@ def check_out(out, shape, dtype, inputs):
 @dataclass(frozen=True)
 class ConvParams:
     """A validated 2-D convolution: input N x C x H x W, weight
-    K x C/groups x R x S, output N x K x P x Q."""
+    K x C/groups x R x S, output N x K x P x Q.
+
+    stride and dilation are those the kernels use, normalised where the
+    caller's value cannot change the result (see kernel_geometry): a stride
+    past the padded input is recorded as the padded input's size, and the
+    dilation of a one-tap kernel axis as 1."""
     N: int
     C: int
     H: int
@@ -261,6 +266,29 @@ class ConvParams:
     def flops(self):
         """2 per multiply-add."""
         return 2 * self.N * self.K * self.P * self.Q * (self.C // self.groups) * self.R * self.S
+
+
+def kernel_geometry(padded, kernel, stride, dilation):
+    """(kernel, stride, dilation) along one axis as the kernels take them,
+    once the output length has been worked out from the caller's values.
+
+    Changes only what cannot change the result, so that the kernels' index
+    arithmetic stays within the padded size (the bounds checks leave the
+    padded size and the dilated kernel at most GRID_MAX, but a stride may be
+    up to INT64_MAX; the kernels take int64 and add strides to offsets):
+
+    - a stride past the padded input leaves one output whatever it is: it
+      becomes the padded size (which leaves one output too);
+    - a window's taps past the end of the padded input read nothing (in
+      ceil_mode a pooling window can reach past it): the kernel is cut to
+      the taps that the first window, which starts where the padded input
+      does, has inside it (later windows have no more);
+    - a kernel of one tap has no use for its dilation: it becomes 1."""
+    stride = min(stride, padded)
+    kernel = min(kernel, (padded - 1) // dilation + 1)
+    if kernel == 1:
+        dilation = 1
+    return kernel, stride, dilation
 
 
 def conv_padding(padding, kernel, dilation, stride):
@@ -331,7 +359,11 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
             f"{eff[1]}); the kernel can't be larger than the padded input")
     P = (padded[0] - eff[0]) // stride[0] + 1
     Q = (padded[1] - eff[1]) // stride[1] + 1
-    return ConvParams(N, C, H, W, K, R, S, stride, pad, dilation, groups, P, Q)
+    # The weight's taps all lie inside the padded input (checked above), so
+    # only the stride and a one-tap axis's dilation can need normalising.
+    (_, sh, dh), (_, sw, dw) = (kernel_geometry(e, k, s, d) for e, k, s, d in
+                                zip(padded, (R, S), stride, dilation))
+    return ConvParams(N, C, H, W, K, R, S, (sh, sw), pad, (dh, dw), groups, P, Q)
 
 
 def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
@@ -356,7 +388,10 @@ def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
 
 @dataclass(frozen=True)
 class PoolParams:
-    """A validated 2-D pooling window over N x C x H x W, output N x C x P x Q."""
+    """A validated 2-D pooling window over N x C x H x W, output N x C x P x Q.
+
+    kernel, stride and dilation are those the kernels use, normalised where
+    the caller's values cannot change the result (see kernel_geometry)."""
     N: int
     C: int
     H: int
@@ -413,9 +448,10 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
         raise ValueError(f"dilation: the dilated window ({eff[0]} x {eff[1]}) is "
                          f"too large for 64-bit indexing (at most {GRID_MAX}), "
                          f"given kernel_size={kernel} and dilation={dilation}")
-    if max(H + 2 * padding[0], W + 2 * padding[1]) > GRID_MAX:
-        raise ValueError(f"{input_name}: the padded input ({H + 2 * padding[0]} x "
-                         f"{W + 2 * padding[1]}) is too large for 64-bit indexing "
+    padded = (H + 2 * padding[0], W + 2 * padding[1])
+    if max(padded) > GRID_MAX:
+        raise ValueError(f"{input_name}: the padded input ({padded[0]} x "
+                         f"{padded[1]}) is too large for 64-bit indexing "
                          f"(at most {GRID_MAX})")
     P = pool_output_size(H, kernel[0], stride[0], padding[0], dilation[0], ceil_mode)
     Q = pool_output_size(W, kernel[1], stride[1], padding[1], dilation[1], ceil_mode)
@@ -427,24 +463,25 @@ def pool_params(x_shape, kernel_size, stride=None, padding=0, dilation=1,
     # -inf with an index outside the plane.  We refuse such geometry instead.
     # Every window starts before the input's end (padding <= half the kernel,
     # and ceil_mode's rule), so only those starting in the left padding,
-    # o * s < p, can miss the input.  Such a window's first tap at or after
-    # 0 is tap i0 = ceil(-start / d), at start + i0 * d in [0, d): it misses
-    # when that tap is past the kernel or the input.  (O(1) per window, and
-    # only a window or two can start in the padding once d > size; with
-    # d <= size none misses.)
+    # -p <= start = o * s - p < 0, can miss the input.  Their first tap at or
+    # after 0 is start mod d, tap number (start mod d - start) / d <= p / d,
+    # below k (p <= k / 2): the window misses iff start mod d >= size, never
+    # when d <= size.  (And when d > size there are few such windows: an
+    # output needs d * (k - 1) + 1 <= size + 2p + s - 1 with 2p <= k, so
+    # p / s is at most about size / (2 s (d - 1)) + 1.)
     for axis, size, k, s, p, d, out in (("height", H, kernel[0], stride[0], padding[0], dilation[0], P),
                                         ("width", W, kernel[1], stride[1], padding[1], dilation[1], Q)):
         if d <= size:
             continue
         for o in range(min(out, -(-p // s))):
-            start = o * s - p
-            i0 = -(start // d)
-            if i0 >= k or start + i0 * d >= size:
+            if (o * s - p) % d >= size:
                 raise ValueError(f"{input_name}: the pooling window {o} along the {axis} "
                                  f"(kernel {k}, stride {s}, padding {p}, dilation "
                                  f"{d}) lies entirely in the padding of an input "
                                  f"of size {size}")
-    return PoolParams(N, C, H, W, kernel, stride, padding, dilation, ceil_mode, P, Q)
+    (kh, sh, dh), (kw, sw, dw) = (kernel_geometry(e, k, s, d) for e, k, s, d in
+                                  zip(padded, kernel, stride, dilation))
+    return PoolParams(N, C, H, W, (kh, kw), (sh, sw), padding, (dh, dw), ceil_mode, P, Q)
 
 
 def divisor_arg(value):

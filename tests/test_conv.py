@@ -340,3 +340,66 @@ def test_algorithm_reference_is_the_reference(cfg):
     for a, e in zip(fc.conv2d_backward(g, x, w, **kw, algorithm="reference"),
                     fc.reference.conv2d_backward(g, x, w, **kw)):
         assert_identical(a, e, "conv2d_backward")
+
+
+# ---------------------------------------------------------------------------
+# strides and dilations that cannot change the result (found by
+# tests/test_fuzz.py): a stride past the padded input (one output along its
+# axis) and the dilation of a one-tap kernel axis are valid up to the bounds
+# that _params puts on them (a stride up to INT64_MAX, a dilation up to
+# GRID_MAX); past those bounds they are a ValueError naming the argument.
+# Above 2**63 the shim raised OverflowError, just below it the kernels' index
+# arithmetic (stride + padding) could overflow int64.
+
+INT64_MAX = 2**63 - 1   # the largest stride
+GRID_MAX = 2**62 - 1    # the largest dilation (and padding, padded input)
+HUGE = [2**31, 2**62 - 1, 2**62 + 3, 2**63 - 1, 2**63, 2**64, 10**30]
+
+
+@pytest.mark.parametrize("huge", HUGE)
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_conv_stride_past_the_input(torch, isa, algorithm, dtype, huge):
+    rng = rng_for(11)
+    x = randn(rng, (2, 4, 5, 6), dtype)
+    w = randn(rng, (6, 2, 3, 1), dtype)         # one tap along the width
+    b = randn(rng, (6,), dtype)
+    pads = ((2, 1), (3, 0))                     # padded height 8
+    rm, rv = randn(rng, (6,), dtype), rng.uniform(0.5, 2, 6).astype(dtype)
+    g1 = randn(rng, (2, 6, 1, 5), dtype)
+    # past the bounds: main's ValueError, naming the argument, from each op
+    for kw, msg in ((dict(stride=(huge, 2), padding=pads, dilation=(2, 1), groups=2),
+                     rf"^stride\[0\]: expected an int <= {INT64_MAX}, got {huge}$"
+                     if huge > INT64_MAX else None),
+                    (dict(stride=(8, 2), padding=pads, dilation=(2, huge), groups=2),
+                     rf"^dilation\[1\]: expected an int <= {GRID_MAX}, got {huge}$"
+                     if huge > GRID_MAX else None)):
+        if msg is None:
+            continue
+        with pytest.raises(ValueError, match=msg):
+            fc.conv2d(x, w, b, **kw, algorithm=algorithm)
+        with pytest.raises(ValueError, match=msg):
+            fc.conv2d_backward(g1, x, w, **kw, algorithm=algorithm)
+        with pytest.raises(ValueError, match=msg):
+            fc.conv2d_bn(x, w, b, rm, rv, None, None, **kw, activation="relu",
+                         algorithm=algorithm)
+    # within the bounds (the largest in-bound values for those past them):
+    # the same result as the small geometry
+    stride, dilation = min(huge, INT64_MAX), min(huge, GRID_MAX)
+    kw = dict(stride=(stride, 2), padding=pads, dilation=(2, dilation), groups=2)
+    kw_small = dict(stride=(8, 2), padding=pads, dilation=(2, 1), groups=2)
+    y = fc.conv2d(x, w, b, **kw, algorithm=algorithm)
+    assert y.shape == (2, 6, 1, 5)
+    xt, wt, bt = t64(torch, x, True), t64(torch, w, True), t64(torch, b, True)
+    yt = torch_conv2d(torch, xt, wt, bt, (8, 2), pads, (2, 1), 2)
+    assert_close(y, yt, dtype, "conv2d")
+    g = randn(rng, y.shape, dtype)
+    yt.backward(t64(torch, g))
+    gi, gw, gb = fc.conv2d_backward(g, x, w, **kw, algorithm=algorithm)
+    assert_close(gi, xt.grad, dtype, "grad_input")
+    assert_close(gw, wt.grad, dtype, "grad_weight")
+    assert_close(gb, bt.grad, dtype, "grad_bias")
+    assert_close(fc.conv2d_bn(x, w, b, rm, rv, None, None, **kw, activation="relu",
+                              algorithm=algorithm),
+                 fc.reference.conv2d_bn(x, w, b, rm, rv, None, None, **kw_small,
+                                        activation="relu"), dtype, "conv2d_bn")

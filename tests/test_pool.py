@@ -328,3 +328,141 @@ def test_pool_dtype_promotion(torch, api, xd, expected):
     gl = ops.max_pool2d_backward(g.tolist(), il.tolist(), list(x.shape))
     assert_close(gl, ops.max_pool2d_backward(g.astype(np.float64), idx, x.shape),
                  np.float64, "backward of lists")
+
+
+# ---------------------------------------------------------------------------
+# strides, kernels and dilations past the input (found by tests/test_fuzz.py)
+#
+# A stride larger than the padded input leaves one output along its axis, and
+# so does a ceil_mode window running far past the input's end; such values
+# are valid up to the bounds that _params puts on them (a stride up to
+# INT64_MAX; a kernel size, dilation and dilated window up to GRID_MAX), and
+# a ValueError naming the argument past them.  They reached the kernels as
+# they were: above 2**63 the shim raised OverflowError, and just below it the
+# kernels' index arithmetic (stride + padding, (kernel - 1) * dilation)
+# overflowed int64: wrong results, and a corrupted heap for
+# max_pool2d(x, 4, stride=2**63 - 1, padding=2).  Each in-bound case is
+# compared here with PyTorch on the same window spelled with small values;
+# values past the bounds are replaced by the largest in-bound ones.
+
+INT64_MAX = 2**63 - 1   # the largest stride
+GRID_MAX = 2**62 - 1    # the largest kernel size, dilation, dilated window
+HUGE = [2**31, 2**62 - 1, 2**62 + 3, 2**63 - 1, 2**63, 2**64, 10**30]
+
+
+def _check_pools_against_torch(torch, ops, x, kw, kw_torch, dtype, avg=True):
+    F = torch.nn.functional
+    xt = t64(torch, x)
+    y, idx = ops.max_pool2d(x, **kw, return_indices=True)
+    yt, it = F.max_pool2d(xt, **kw_torch, return_indices=True)
+    assert_close(y, yt, dtype, f"max_pool2d {kw}")
+    assert_identical(idx, it.numpy(), f"max_pool2d indices {kw}")
+    g = randn(rng_for(7), y.shape, dtype)
+    xg = t64(torch, x, True)
+    F.max_pool2d(xg, **kw_torch).backward(t64(torch, g))
+    assert_close(ops.max_pool2d_backward(g, idx, x.shape), xg.grad, dtype,
+                 f"max_pool2d_backward {kw}")
+    if not avg:
+        return
+    kw = {k: v for k, v in kw.items() if k != "dilation"}
+    kw_torch = {k: v for k, v in kw_torch.items() if k != "dilation"}
+    for cip in (True, False):
+        for div in (None, 3):
+            extra = dict(count_include_pad=cip, divisor_override=div)
+            a = ops.avg_pool2d(x, **kw, **extra)
+            assert_close(a, F.avg_pool2d(xt, **kw_torch, **extra), dtype, f"avg_pool2d {kw}")
+            xg = t64(torch, x, True)
+            F.avg_pool2d(xg, **kw_torch, **extra).backward(t64(torch, g))
+            assert_close(ops.avg_pool2d_backward(g, x.shape, **kw, **extra), xg.grad,
+                         dtype, f"avg_pool2d_backward {kw}")
+
+
+def _check_pools_refuse(ops, x, kw, msg, avg=True):
+    """Each pooling op that takes the geometry raises main's ValueError."""
+    with pytest.raises(ValueError, match=msg):
+        ops.max_pool2d(x, **kw)
+    with pytest.raises(ValueError, match=msg):
+        ops.max_pool2d(x, **kw, return_indices=True)
+    if not avg:
+        return
+    kw = {k: v for k, v in kw.items() if k != "dilation"}
+    with pytest.raises(ValueError, match=msg):
+        ops.avg_pool2d(x, **kw)
+    with pytest.raises(ValueError, match=msg):
+        ops.avg_pool2d_backward(np.ones(x.shape[:2] + (1, 2), x.dtype), x.shape, **kw)
+
+
+@pytest.mark.parametrize("huge", HUGE)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_pool_stride_past_the_input(torch, api, dtype, huge):
+    # 2 x 9 planes: enough for the kernels' plane-parallel paths too
+    x = randn(rng_for(5), (2, 9, 5, 6), dtype)
+    stride = min(huge, INT64_MAX)
+    for k, p in ((2, 1), (3, 1), (4, 2), (5, 2)):
+        for ceil_mode in (False, True):
+            kw = dict(kernel_size=(k, 3), stride=(huge, 2), padding=(p, 1),
+                      ceil_mode=ceil_mode, dilation=1)
+            if huge > INT64_MAX:
+                _check_pools_refuse(api, x, kw, rf"^stride\[0\]: expected an int <= "
+                                                rf"{INT64_MAX}, got {huge}$")
+            kw = dict(kw, stride=(stride, 2))
+            kw_torch = dict(kw, stride=(5 + 2 * p, 2))     # past the input as well
+            _check_pools_against_torch(torch, api, x, kw, kw_torch, dtype)
+
+
+@pytest.mark.parametrize("huge", HUGE)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_pool_window_far_past_the_input(torch, api, dtype, huge):
+    """ceil_mode: one window of a huge kernel (and stride), holding the whole
+    padded input; and a huge dilation whose second tap lies far past it."""
+    x = randn(rng_for(6), (2, 9, 5, 6), dtype)
+    kernel, stride = min(huge, GRID_MAX), min(huge, INT64_MAX)
+    for p in (0, 1, 2):
+        kw = dict(kernel_size=(huge, 2), stride=(stride, 2), padding=(p, 1),
+                  ceil_mode=True, dilation=1)
+        if huge > GRID_MAX:
+            _check_pools_refuse(api, x, kw, rf"^kernel_size\[0\]: expected an int <= "
+                                            rf"{GRID_MAX}, got {huge}$")
+        if huge > INT64_MAX:
+            _check_pools_refuse(api, x, dict(kw, kernel_size=(kernel, 2), stride=(huge, 2)),
+                                rf"^stride\[0\]: expected an int <= {INT64_MAX}, got {huge}$")
+        kw = dict(kw, kernel_size=(kernel, 2))
+        kw_torch = dict(kw, kernel_size=(5 + 2 * p, 2), stride=(5 + 2 * p, 2))
+        _check_pools_against_torch(torch, api, x, kw, kw_torch, dtype)
+    # the second tap of a 3-tap window far past the input; the largest
+    # in-bound dilation makes the dilated window GRID_MAX long (with the
+    # largest stride, which leaves that window one output)
+    geometry = [((GRID_MAX - 1) // 2, INT64_MAX)]
+    kw = dict(kernel_size=(3, 2), stride=(stride, 2), padding=(0, 1), ceil_mode=True,
+              dilation=(huge // 3 + 5, 1))
+    if huge // 3 + 5 > GRID_MAX:
+        _check_pools_refuse(api, x, kw, rf"^dilation\[0\]: expected an int <= "
+                                        rf"{GRID_MAX}, got {huge // 3 + 5}$", avg=False)
+    elif 2 * (huge // 3 + 5) + 1 > GRID_MAX:
+        _check_pools_refuse(api, x, kw, r"^dilation: the dilated window \(\d+ x 2\) is too "
+                                        r"large for 64-bit indexing", avg=False)
+    else:
+        geometry.append((huge // 3 + 5, stride))
+    for d, s in geometry:
+        kw = dict(kw, dilation=(d, 1), stride=(s, 2))
+        kw_torch = dict(kw, kernel_size=(1, 2), stride=(5, 2), dilation=1)
+        _check_pools_against_torch(torch, api, x, kw, kw_torch, dtype, avg=False)
+
+
+def test_pool_validation_time_does_not_grow_with_the_kernel(api):
+    """The check that no window lies wholly in the padding walked every tap
+    of the first windows in Python: hours for kernel_size=2**41."""
+    import time
+    start = time.perf_counter()
+    x = np.arange(1.0, 26.0).reshape(1, 1, 5, 5)
+    kw = dict(kernel_size=(2**41, 1), stride=1, padding=(2**40, 0))
+    assert fc.shapes.pool2d_output_shape(x.shape, **kw) == (1, 1, 6, 5)
+    if api is fc:    # the reference's max pool materialises the taps
+        y, idx = fc.max_pool2d(x, **kw, return_indices=True)
+        assert_identical(y, np.broadcast_to(x[:, :, 4:], (1, 1, 6, 5)), "max")
+        assert_identical(idx, np.broadcast_to(np.arange(20, 25), (1, 1, 6, 5)), "indices")
+    a = api.avg_pool2d(x, **kw, count_include_pad=False)
+    assert_close(a, np.broadcast_to(x.mean(axis=2, keepdims=True), (1, 1, 6, 5)),
+                 np.float64, "avg")
+    assert api.avg_pool2d(np.zeros((0, 3, 5, 5)), **kw).shape == (0, 3, 6, 5)
+    assert time.perf_counter() - start < 5.0

@@ -116,6 +116,13 @@ CASES = [
      r"^padding: the padded input \(4611686018427387910 x .*too large for 64-bit"),
     ("conv_output_too_large", lambda m: m.conv2d(X, W, padding=2**40), ValueError,
      r"^x: the output would have shape \(2, 6, 2199023255556, 2199023255556\), too large"),
+    # main's bounds also hold for an empty batch (nothing is computed, but the
+    # geometry is refused all the same)
+    ("conv_padded_too_large", lambda m: m.conv2d(X[:0], W, padding=2**61), ValueError,
+     r"^padding: the padded input \(4611686018427387910 x 4611686018427387910\) is too "
+     r"large for 64-bit indexing"),
+    ("conv_padded_too_large_w", lambda m: m.conv2d(X[:0], W, padding=((0, 0), (2**64, 0))),
+     ValueError, rf"^padding\[1\]\[0\]: expected an int <= {G62}, got {2**64}$"),
     # ---- conv2d_backward
     ("convb_grad_shape", lambda m: m.conv2d_backward(Y[:, :5], X, W), ValueError,
      r"^grad_output: expected shape \(2, 6, 4, 4\)"),
@@ -179,6 +186,9 @@ CASES = [
                                                      padding=(1, 0), dilation=(2, 1)),
      ValueError, r"^x: the pooling window"),
     ("max_x_complex", lambda m: m.max_pool2d(PX.astype(complex), 2), TypeError, r"^x"),
+    ("max_padded_too_large", lambda m: m.max_pool2d(PX[:0], G62, padding=2**61 - 1),
+     ValueError, r"^x: the padded input \(4611686018427387908 x 4611686018427387908\) is "
+                 r"too large for 64-bit indexing"),
     ("max_x_string", lambda m: m.max_pool2d(np.array([[[["a"]]]]), 1), TypeError, r"^x"),
     ("max_kernel_neg", lambda m: m.max_pool2d(PX, -2), ValueError,
      r"^kernel_size: expected a positive int, got -2$"),
@@ -320,6 +330,9 @@ CASES = [
     ("avgb_input_too_small", lambda m: m.avg_pool2d_backward(np.ones((1, 1, 1, 1)),
                                                              (1, 1, 2, 2), 3),
      ValueError, r"input_shape|kernel_size"),
+    ("avgb_input_shape_too_large", lambda m: m.avg_pool2d_backward(
+        np.ones((0, 3, 1, 1)), (0, 3, 2**62, 1), 1, stride=2**62), ValueError,
+     r"^input_shape: the padded input \(4611686018427387904 x 1\) is too large"),
     ("avgb_divisor0", lambda m: m.avg_pool2d_backward(PY, PX.shape, 2, divisor_override=0),
      ValueError, r"^divisor_override"),
     ("avgb_count_none", lambda m: m.avg_pool2d_backward(PY, PX.shape, 2, count_include_pad=None),
