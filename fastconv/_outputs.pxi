@@ -12,6 +12,7 @@ cdef extern from "fastconv.h":
     void fc_output_free(void *p, size_t bytes) noexcept nogil
     size_t fc_output_cache_limit(size_t bytes) noexcept nogil
     size_t fc_output_cache_bytes() noexcept nogil
+    size_t FC_CACHE_MIN
 
 cdef extern from "numpy/arrayobject.h":
     ctypedef struct PyDataMemAllocator:
@@ -51,8 +52,15 @@ _output_handler.allocator.free = _out_free
 _output_capsule = PyCapsule_New(&_output_handler, "mem_handler", NULL)
 
 
-def output_empty(shape, dtype):
-    """np.empty(shape, dtype) with its buffer from the output cache."""
+def output_empty(tuple shape, dtype):
+    """np.empty(shape, dtype) with its buffer from the output cache when it
+    is large enough to be cached (switching handlers costs a microsecond or
+    two, which small memory-bound calls notice)."""
+    cdef Py_ssize_t n = np.dtype(dtype).itemsize
+    for d in shape:
+        n *= d
+    if n < FC_CACHE_MIN:
+        return np.empty(shape, dtype)
     previous = PyDataMem_SetHandler(_output_capsule)
     try:
         return np.empty(shape, dtype)

@@ -85,6 +85,7 @@ long fc_allocations_left(void);          /* countdown left; <= 0 when off */
  * buffers freed are kept (up to the limit, bytes; 0: none) and handed back
  * to the next allocation of about their size.  fc_output_cache_limit returns
  * the previous limit and frees what no longer fits. */
+#define FC_CACHE_MIN ((size_t)4 << 20)   /* smaller buffers are not kept */
 void *fc_output_malloc(size_t bytes);
 void *fc_output_calloc(size_t count, size_t size);
 void *fc_output_realloc(void *p, size_t bytes);

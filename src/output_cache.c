@@ -18,7 +18,6 @@
 #include "fastconv.h"
 
 #define FC_CACHE_SLOTS 8
-#define FC_CACHE_MIN ((size_t)4 << 20)
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *cached_ptr[FC_CACHE_SLOTS];
