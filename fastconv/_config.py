@@ -109,11 +109,8 @@ def set_output_cache_limit(nbytes):
     when the previous call's output of about the same size has been freed,
     its warm pages are reused instead of fresh ones, whose first-touch
     faults cost as much as a memory-bound op itself."""
-    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
-        raise TypeError(f"nbytes: expected an int, got {type(nbytes).__name__}")
-    if nbytes < 0 or nbytes > 2**63 - 1:
-        raise ValueError(f"nbytes: expected an int in [0, 2**63), got {nbytes}")
-    return _kernels.output_cache_limit(int(nbytes))
+    return _kernels.output_cache_limit(
+        _params.as_int(nbytes, "nbytes", 0, _params.INT64_MAX))
 
 
 def get_num_threads():

@@ -151,19 +151,24 @@ def float_dtype_of(dtype, name):
     raise TypeError(f"{name}: expected a real numeric array, got dtype {dtype}")
 
 
+def _ndarray(value, name, expected, of):
+    """`value` as an ndarray (not copied); TypeError naming `name` for None
+    (`expected`) or for what NumPy cannot convert (an array-like of `of`)."""
+    if value is None:
+        raise TypeError(f"{name}: expected {expected}, got None")
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"{name}: expected an array-like of {of}, got "
+                        f"{type(value).__name__} that NumPy cannot convert "
+                        f"({exc})") from None
+
+
 def as_array(value, name, ndim=None):
     """An ndarray view of `value` (not copied), checked for kind and ndim."""
-    if value is None:
-        raise TypeError(f"{name}: expected an array, got None")
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name}: expected an array-like of numbers, got "
-                            f"{type(value).__name__} that NumPy cannot convert "
-                            f"({exc})") from None
+    arr = _ndarray(value, name, "an array", "numbers")
     float_dtype_of(arr.dtype, name)
     if ndim is not None and arr.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
         want = " or ".join(f"{d}-D" for d in (ndim if isinstance(ndim, tuple) else (ndim,)))
@@ -530,33 +535,15 @@ def max_pool_indices_range(indices, plane_size):
     """ValueError unless every index lies in [0, plane_size)."""
     if indices.size == 0:
         return
-    # One pass: seen as unsigned, a negative int64 index is larger than any
-    # valid one.
-    as_unsigned = indices.view(np.uint64) if indices.dtype == np.int64 else indices
-    if indices.dtype.kind == "u" or indices.dtype == np.int64:
-        top = int(as_unsigned.max())
-        bad = top >= plane_size
-    else:
-        bad = int(indices.min()) < 0 or int(indices.max()) >= plane_size
-    if bad:
-        lo, hi = int(indices.min()), int(indices.max())
+    lo, hi = int(indices.min()), int(indices.max())
+    if lo < 0 or hi >= plane_size:
         raise ValueError(f"indices: expected flat indices into each input "
                          f"plane, in [0, {plane_size}), got values in "
                          f"[{lo}, {hi}]")
 
 
 def as_array_int(value, name):
-    if value is None:
-        raise TypeError(f"{name}: expected an integer array, got None")
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise TypeError(f"{name}: expected an array-like of integers, got "
-                            f"{type(value).__name__} that NumPy cannot convert "
-                            f"({exc})") from None
+    arr = _ndarray(value, name, "an integer array", "integers")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer array (int64 indices), "
                         f"got dtype {arr.dtype}")

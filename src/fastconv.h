@@ -62,6 +62,10 @@ void fc_dgemm_rm(int transa, int transb, int64_t M, int64_t N, int64_t K,
                  double alpha, const double *A, int64_t lda, const double *B,
                  int64_t ldb, double beta, double *C, int64_t ldc);
 
+/* ---- what the ops return besides 0 ---- */
+#define FC_ENOMEM 1   /* a workspace could not be allocated */
+#define FC_EINDEX 2   /* an index outside its plane (fc_max_pool2d_backward) */
+
 /* ---- per-thread scratch (workspace.c) ----
  * A buffer of at least `bytes`, 64-byte aligned, owned by the calling
  * thread and kept for its next call; NULL when it cannot be allocated.

@@ -20,8 +20,7 @@ typedef struct {
 
 enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 };
 
-/* Return 0, or FC_ENOMEM when a workspace cannot be allocated. */
-#define FC_ENOMEM 1
+/* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */
 
 /* y = conv(x, w) + bias (bias may be NULL), then max(y, 0) when relu. */
 int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,

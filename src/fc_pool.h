@@ -19,7 +19,7 @@ typedef struct {
     int64_t dh, dw;         /* dilation (1 for average pooling) */
 } fc_pool_shape;
 
-/* Return 0, or FC_ENOMEM (fc_conv.h) when a workspace cannot be allocated. */
+/* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */
 
 /* y = max over each window; indices (may be NULL: then not computed) = where.
  * A NaN wins and the last NaN's index is kept; ties keep the first element
@@ -28,9 +28,6 @@ int fc_max_pool2d_f32(const fc_pool_shape *s, const float *x, float *y,
                       int64_t *indices);
 int fc_max_pool2d_f64(const fc_pool_shape *s, const double *x, double *y,
                       int64_t *indices);
-
-/* An index outside its plane (fc_max_pool2d_backward). */
-#define FC_EINDEX 2
 
 /* gx (N x C x H x W) = 0, then gy[n, c, i] added at gx[n, c, indices[n, c, i]]
  * for every i < P * Q, in order.  Each plane's indices are checked before
