@@ -194,7 +194,8 @@ def contiguous(arr, dtype):
     a buffer -- is C-contiguous too, but C may not load from it.)"""
     if arr is None:
         return None
-    return np.require(arr, dtype=dtype, requirements=["C", "A"])
+    out = np.ascontiguousarray(arr, dtype=dtype)   # (np.require: 8x the cost)
+    return out if out.flags.aligned else out.copy()
 
 
 def check_shape(arr, expected, name, what=""):
