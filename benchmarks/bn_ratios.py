@@ -17,10 +17,16 @@ without them.
 import os
 import sys
 
+# Before any OpenMP runtime loads (fastconv's and the one torch bundles
+# both read these at load time).  --passive: idle threads sleep at once.
+# Otherwise both runtimes spin for fastconv's default 1000 rounds, then
+# sleep, and ONNX Runtime's threads spin during a run and stop at its end
+# (session.force_spinning_stop; its default keeps them spinning for
+# milliseconds after each run, which slows whatever is timed next).
 if __name__ == "__main__" and "--passive" in sys.argv:
-    # Before any OpenMP runtime loads (fastconv's and the one torch bundles
-    # both read it at load time): idle threads sleep instead of spinning.
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+elif __name__ == "__main__" and "OMP_WAIT_POLICY" not in os.environ:
+    os.environ.setdefault("GOMP_SPINCOUNT", "1000")
 
 import argparse
 import json
@@ -39,7 +45,7 @@ SUITE = os.path.join(os.path.dirname(fc.__file__), "bench", "suite.json")
 # --------------------------------------------------------------------------
 # timing
 
-def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
+def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True, gap=0.0):
     """Median and minimum seconds per call of each callable in `fns` (a
     dict), timed in rounds A B C, B C A, C A B ...; a callable faster than
     min_time is run several times per sample (the same count in every
@@ -47,7 +53,8 @@ def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
     pool, whose threads spin a while after a call and slow whatever runs
     next: with `settle`, each sample follows one untimed call of the same
     callable, and the rotation makes every callable follow every other
-    equally often."""
+    equally often.  `gap` seconds of sleep before each sample let threads
+    that spin for milliseconds after a call (ONNX Runtime's) stop first."""
     loops = {}
     for name, fn in fns.items():
         for _ in range(warmup):
@@ -63,6 +70,8 @@ def interleaved(fns, repeats, warmup=2, min_time=0.02, settle=True):
         # equally often (a runtime's spinning threads slow the next one)
         for name in names[r % len(names):] + names[:r % len(names)]:
             fn, n = fns[name], loops[name]
+            if gap:
+                time.sleep(gap)
             if settle:   # the other runtimes' spinning threads go idle
                 fn()
             t0 = time.perf_counter()
@@ -178,9 +187,10 @@ def print_bn(rows, copy_gbs):
 # --------------------------------------------------------------------------
 # conv2d -> batch_norm (eval) -> relu
 
-def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads, spin=True):
-    """An ONNX Runtime session of Conv -> BatchNormalization -> Relu, or
-    None without onnxruntime/onnx."""
+def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads, entries):
+    """An ONNX Runtime session of Conv -> BatchNormalization -> Relu, with
+    the session config `entries` (a dict), or None without
+    onnxruntime/onnx."""
     try:
         import onnx
         import onnxruntime as ort
@@ -212,8 +222,8 @@ def ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads, spin=True):
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if not spin:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    for key, value in entries.items():
+        opts.add_session_config_entry(key, value)
     return ort.InferenceSession(model.SerializeToString(), opts,
                                 providers=["CPUExecutionProvider"])
 
@@ -257,8 +267,10 @@ def conv_cases(layer, torch, rng, threads):
 
     fns = {"fc": fc_bn, "fc_prefolded": fc_prefolded, "fc_fold": fc_fold,
            "torch": torch_eager}
+    passive = os.environ.get("OMP_WAIT_POLICY") == "PASSIVE"
     sess = ort_session(layer, w, b, rm, rv, gamma, beta, eps, threads,
-                       spin=os.environ.get("OMP_WAIT_POLICY") != "PASSIVE")
+                       {"session.intra_op.allow_spinning": "0"} if passive
+                       else {"session.force_spinning_stop": "1"})
     if sess is not None:
         feed = {"x": x}
         fns["ort"] = lambda: sess.run(None, feed)
@@ -273,12 +285,12 @@ def conv_cases(layer, torch, rng, threads):
     return fns, p
 
 
-def run_conv(layers, torch, repeats, threads):
+def run_conv(layers, torch, repeats, threads, gap):
     rng = np.random.default_rng(1)
     rows = []
     for layer in layers:
         fns, p = conv_cases(layer, torch, rng, threads)
-        t, tmin = interleaved(fns, repeats)
+        t, tmin = interleaved(fns, repeats, gap=gap)
         has_ort = "ort" in t
         rows.append(dict(
             name=layer["name"], gflop=p.flops / 1e9,
@@ -347,6 +359,7 @@ def main(argv=None):
     print(f"fastconv {fc.__version__} ({fc._kernels.isa_active()}), torch "
           f"{torch.__version__}, {args.threads} threads, median of {args.repeats}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'default')}, "
+          f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'default')}, "
           f"load average {os.getloadavg()[0]:.1f}")
     copy_before = copy_bandwidth(5)
     out = {}
@@ -354,7 +367,8 @@ def main(argv=None):
         bn_rows = run_bn(chosen("batch_norm"), torch, args.repeats, copy_before)
         out["bn"] = bn_rows
     if args.only in (None, "conv") and chosen("conv2d"):
-        out["conv"] = run_conv(chosen("conv2d"), torch, args.repeats, args.threads)
+        gap = 0.0
+        out["conv"] = run_conv(chosen("conv2d"), torch, args.repeats, args.threads, gap)
     copy_after = copy_bandwidth(5)
     copy_gbs = statistics.mean([copy_before, copy_after])
     print(f"np.copyto: {copy_before:.1f} GB/s before, {copy_after:.1f} GB/s after")

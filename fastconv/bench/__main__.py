@@ -7,7 +7,7 @@ im2col and PyTorch on the layers of suite.json, in one interleaved run.
     python -m fastconv.bench --threads 1 --json out.json --plot out.png
     python -m fastconv.bench --ops pool2d --layers r50_b32_max3s2
     python -m fastconv.bench --list             the layers, and which the quick run uses
-    OMP_WAIT_POLICY=PASSIVE python -m fastconv.bench   on a shared, busy machine
+    GOMP_SPINCOUNT=1000 python -m fastconv.bench    torch's threads spin as briefly as fastconv's
 
 Per layer: each implementation's median time, its GFLOP/s (conv) or GB/s
 (pooling, batch norm), that rate as a fraction of this machine's SGEMM rate
@@ -17,11 +17,12 @@ PyTorch per task.  See fastconv/bench/report.py for every column and
 fastconv/bench/timing.py for how the time is measured.
 
 On a machine shared with other work, OpenMP threads that spin while waiting
-lose their CPU and then stall each parallel call by a scheduler time slice.
-fastconv's own threads sleep when idle unless told otherwise (see
-fastconv/_config.py); OMP_WAIT_POLICY=PASSIVE set before Python starts (the
-OpenMP runtimes read it when they load) makes torch's do the same.  The
-header prints the settings.
+lose their CPU and then stall each parallel call by a scheduler time slice,
+and threads that sleep at once pay a wake-up per parallel region.
+fastconv's own threads spin briefly, then sleep, unless told otherwise (see
+fastconv/_config.py); GOMP_SPINCOUNT (or OMP_WAIT_POLICY) set before Python
+starts applies to torch's runtime too (the OpenMP runtimes read it when
+they load).  The header prints the settings.
 """
 import argparse
 import sys

@@ -97,8 +97,9 @@ def format_header(info):
         f"machine:  {m['cpu']}, {m['logical_cpus']} cores ({m['usable_cpus']} usable), "
         f"{m['platform']}, load average {m['load_average_at_start']} at start",
         f"threads:  {info['threads']} ({counts}); OMP_WAIT_POLICY="
-        f"{info.get('environment', {}).get('OMP_WAIT_POLICY') or 'unset'} (fastconv's "
-        f"threads: {cfg.get('omp_wait_policy', '?')}; torch's spin unless set)",
+        f"{info.get('environment', {}).get('OMP_WAIT_POLICY') or 'unset'}, GOMP_SPINCOUNT="
+        f"{info.get('environment', {}).get('GOMP_SPINCOUNT') or 'unset'} (fastconv's "
+        f"threads: {cfg.get('omp_wait_policy', '?')}; torch's spin long unless set)",
         f"fastconv: {cfg.get('fastconv', '?')}, isa {cfg.get('isa', '?')} (available "
         f"{cfg.get('isa_available', '?')}), openmp {cfg.get('openmp', '?')}, "
         f"blas {cfg.get('blas', '?')}",
