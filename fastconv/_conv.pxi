@@ -6,11 +6,11 @@ cdef extern from "fastconv.h":
         int64_t N, C, H, W, K, R, S, P, Q, sh, sw, pt, pl, dh, dw, groups
     int FC_ENOMEM
     int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
-                      const float *w, const float *bias, int relu,
-                      float *y) nogil
+                      const float *w, const double *wscale, const float *bias,
+                      int relu, float *y) nogil
     int fc_conv2d_f64(const fc_conv_shape *s, int algo, const double *x,
-                      const double *w, const double *bias, int relu,
-                      double *y) nogil
+                      const double *w, const double *wscale,
+                      const double *bias, int relu, double *y) nogil
     int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo,
                                const float *gy, const float *x,
                                const float *w, float *gx, float *gw,
@@ -49,22 +49,25 @@ cdef _check(int err):
 
 
 def conv2d(p, str algorithm, cnp.ndarray x, cnp.ndarray w, cnp.ndarray bias,
-           bint relu, cnp.ndarray y):
-    """y = conv(x, w) + bias [relu], by `algorithm`, into y (all one dtype)."""
+           bint relu, cnp.ndarray y, cnp.ndarray wscale=None):
+    """y = conv(x, w * wscale) + bias [relu], by `algorithm`, into y (arrays
+    of one dtype; wscale: None or float64 per output channel, a batch norm
+    folded into the weight as the kernels pack it)."""
     cdef fc_conv_shape s = _conv_shape(p)
     cdef int algo = CONV_ALGORITHMS[algorithm]
     cdef int err
     cdef void *px = _data(x)
     cdef void *pw = _data(w)
+    cdef double *ps = <double *>_data(wscale)
     cdef void *pb = _data(bias)
     cdef void *py = _data(y)
     if x.dtype.num == cnp.NPY_FLOAT32:
         with nogil:
-            err = fc_conv2d_f32(&s, algo, <float *>px, <float *>pw,
+            err = fc_conv2d_f32(&s, algo, <float *>px, <float *>pw, ps,
                                 <float *>pb, relu, <float *>py)
     else:
         with nogil:
-            err = fc_conv2d_f64(&s, algo, <double *>px, <double *>pw,
+            err = fc_conv2d_f64(&s, algo, <double *>px, <double *>pw, ps,
                                 <double *>pb, relu, <double *>py)
     _check(err)
     return y

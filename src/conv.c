@@ -1,4 +1,6 @@
 /* Convolution entry points: the bias gradient, then the chosen algorithm. */
+#include <stdlib.h>
+
 #include "conv_internal.h"
 
 /* grad_bias[k] = sum of gy over N, P, Q, accumulated in double. */
@@ -20,19 +22,31 @@
 BIAS_GRAD(float, bias_grad_f32)
 BIAS_GRAD(double, bias_grad_f64)
 
-int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
-                  const float *w, const float *bias, int relu, float *y)
-{
-    return algo == FC_CONV_DIRECT ? fc_conv2d_direct_f32(s, x, w, bias, relu, y)
-                                  : fc_conv2d_im2col_f32(s, x, w, bias, relu, y);
-}
-
-int fc_conv2d_f64(const fc_conv_shape *s, int algo, const double *x,
-                  const double *w, const double *bias, int relu, double *y)
-{
-    return algo == FC_CONV_DIRECT ? fc_conv2d_direct_f64(s, x, w, bias, relu, y)
-                                  : fc_conv2d_im2col_f64(s, x, w, bias, relu, y);
-}
+/* The direct algorithm folds wscale into the weight while packing it; im2col
+ * multiplies by the weight as stored, so it gets a folded copy. */
+#define CONV_FORWARD(T, NAME, DIRECT, IM2COL, FOLD)                          \
+    int NAME(const fc_conv_shape *s, int algo, const T *x, const T *w,       \
+             const double *wscale, const T *bias, int relu, T *y)            \
+    {                                                                        \
+        const int64_t L = s->C / s->groups * s->R * s->S;                    \
+        T *folded = NULL;                                                    \
+        int err;                                                             \
+        if (algo == FC_CONV_DIRECT)                                          \
+            return DIRECT(s, x, w, wscale, bias, relu, y);                   \
+        if (wscale && s->K * L > 0) {                                        \
+            folded = (T *)fc_malloc((size_t)(s->K * L) * sizeof(T));         \
+            if (folded == NULL)                                              \
+                return FC_ENOMEM;                                            \
+            FOLD(s->K, L, w, wscale, folded);                                \
+        }                                                                    \
+        err = IM2COL(s, x, folded ? folded : w, bias, relu, y);              \
+        free(folded);                                                        \
+        return err;                                                          \
+    }
+CONV_FORWARD(float, fc_conv2d_f32, fc_conv2d_direct_f32, fc_conv2d_im2col_f32,
+             fc_bn_fold_weight_f32)
+CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_im2col_f64,
+             fc_bn_fold_weight_f64)
 
 int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
                            const float *x, const float *w, float *gx,

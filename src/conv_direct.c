@@ -79,6 +79,14 @@ static fc_nhwc_f32_fn select_nhwc_f32(void)
 
 static fc_nhwc_f64_fn select_nhwc_f64(void) { return NULL; }
 
+/* So does the packing transpose. */
+static fc_pack16_f32_fn select_pack16_f32(void)
+{
+    return fc_isa_active() == FC_ISA_AVX512 ? f32_pack_16x16_avx512 : NULL;
+}
+
+static fc_pack16_f64_fn select_pack16_f64(void) { return NULL; }
+
 /* So do the depthwise 3x3 plane kernels. */
 static fc_dw3x3_f32_fn select_dw3x3_f32(void)
 {
@@ -98,6 +106,7 @@ static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
 #define KERNEL_T fc_direct_f32_kernel
 #define WGRAD_T fc_wgrad_f32_kernel
 #define NHWC_T fc_nhwc_f32_fn
+#define PACK16_T fc_pack16_f32_fn
 #define DW_T fc_dw3x3_f32_fn
 #define DW_WGRAD_T fc_dw3x3_wgrad_f32_fn
 #include "conv_direct_tmpl.h"
@@ -106,6 +115,7 @@ static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
 #undef KERNEL_T
 #undef WGRAD_T
 #undef NHWC_T
+#undef PACK16_T
 #undef DW_T
 #undef DW_WGRAD_T
 
@@ -114,6 +124,7 @@ static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
 #define KERNEL_T fc_direct_f64_kernel
 #define WGRAD_T fc_wgrad_f64_kernel
 #define NHWC_T fc_nhwc_f64_fn
+#define PACK16_T fc_pack16_f64_fn
 #define DW_T fc_dw3x3_f64_fn
 #define DW_WGRAD_T fc_dw3x3_wgrad_f64_fn
 #include "conv_direct_tmpl.h"

@@ -82,7 +82,18 @@ typedef void (*fc_nhwc_f64_fn)(const fc_nhwc_tile *t, const double *x,
 /* input channels per block: a block's weights (taps x 64 x 64) stay in L2 */
 #define FC_NHWC_CB 64
 
+/* Weight packing (see f32_pack_16x16_avx512): 16 rows x ncols <= 16
+ * columns of src, transposed, times scale[row] when scale is not NULL. */
+typedef void (*fc_pack16_f32_fn)(const float *src, int64_t lds, int ncols,
+                                 const double *scale, int64_t hi,
+                                 float *const *dst);
+typedef void (*fc_pack16_f64_fn)(const double *src, int64_t lds, int ncols,
+                                 const double *scale, int64_t hi,
+                                 double *const *dst);
+
 /* The micro-kernels, named dtype_op_tile_isa. */
+void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
+                           const double *scale, int64_t hi, float *const *dst);
 void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *, const float *,
                                       const float *, float *);
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *, const float *,

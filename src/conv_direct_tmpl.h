@@ -5,30 +5,73 @@
  * Included by conv_direct.c with T, FN(name) and KERNEL_T (the kernel
  * record type) defined, and FN(select_kernel)(depthwise) available. */
 
+/* Weight value (k, c, t) times the folded batch norm's factor of channel
+ * k, in double and rounded once (fuse_conv_bn's bits), when there is one. */
+static inline T FN(scaled)(T v, const double *scale, int64_t k)
+{
+    return scale ? (T)((double)v * scale[k]) : v;
+}
+
+/* Packs nk rows of the weight (output channels, lds values apart), cn
+ * input channels from src on, channel-innermost: value (i, c, t) goes to
+ * dst[(t * cn + c) * ld + i] for i < 8 and dst[hi + (t * cn + c) * ld + i - 8]
+ * for i >= 8; rows nk .. nfill are zero.  scale: the rows' factors or NULL.
+ * Sixteen whole rows go through the ISA's transpose when there is one:
+ * element by element, the transposition of a 9 MB weight cost as much as
+ * the convolution that used it. */
+static void FN(pack_rows)(const T *src, int64_t lds, int64_t cn, int64_t taps,
+                          int64_t nk, int nfill, const double *scale,
+                          int64_t ld, int64_t hi, T *dst)
+{
+    const int64_t L = cn * taps;
+    const PACK16_T pack16 = FN(select_pack16)();
+    if (pack16 != NULL && nk == 16 && nfill == 16) {
+        T *d[16];
+        for (int64_t j = 0; j < L; j += 16) {
+            const int ncols = L - j < 16 ? (int)(L - j) : 16;
+            for (int i = 0; i < ncols; i++)
+                d[i] = dst + ((j + i) % taps * cn + (j + i) / taps) * ld;
+            pack16(src + j, lds, ncols, scale, hi, d);
+        }
+        return;
+    }
+    for (int64_t c = 0; c < cn; c++)
+        for (int64_t t = 0; t < taps; t++) {
+            T *d = dst + (t * cn + c) * ld;
+            for (int i = 0; i < nfill; i++)
+                d[i < 8 ? i : hi + i - 8] =
+                    i < nk ? FN(scaled)(src[i * lds + c * taps + t], scale, i) : (T)0;
+        }
+}
+
 /* Weights of group g as [K/G blocks of kb][R*S taps][Cg][kb], zero-padded
- * past K/G so the micro-kernel never tests the channel count.  For layers
- * with megabytes of weights the repacking costs as much as the convolution
- * itself, so it is split over threads by block, and reads each block's kb
- * weight rows in order while its writes stay in the block (in L2). */
+ * past K/G so the micro-kernel never tests the channel count; blocks of 8
+ * are packed two at a time by the 16-row transpose.  Split over threads by
+ * block: for layers with megabytes of weights the packing is a fair part
+ * of the call. */
 static void FN(pack_weights)(const fc_conv_shape *s, int kb, const T *w,
-                             T *wp)
+                             const double *wscale, T *wp)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t taps = s->R * s->S, nkb = (Kg + kb - 1) / kb;
+    const int64_t step = kb == 8 && FN(select_pack16)() != NULL ? 2 : 1;
+    const int64_t nsteps = (nkb + step - 1) / step;
 #pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
-    for (int64_t gb = 0; gb < G * nkb; gb++) {
-        const int64_t g = gb / nkb, b = gb % nkb;
-        const int64_t nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-        const T *src = w + (g * Kg + b * kb) * Cg * taps;
-        T *dst = wp + gb * Cg * taps * kb;
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t t = 0; t < taps; t++) {
-                T *d = dst + (t * Cg + c) * kb;
-                for (int64_t k = 0; k < nk; k++)
-                    d[k] = src[(k * Cg + c) * taps + t];
-                for (int64_t k = nk; k < kb; k++)
-                    d[k] = 0;
-            }
+    for (int64_t gs = 0; gs < G * nsteps; gs++) {
+        const int64_t g = gs / nsteps, b0 = gs % nsteps * step;
+        const T *src = w + (g * Kg + b0 * kb) * Cg * taps;
+        const double *sc = wscale ? wscale + g * Kg + b0 * kb : NULL;
+        T *dst = wp + (g * nkb + b0) * Cg * taps * kb;
+        if (step == 2 && Kg - b0 * kb >= 16) {
+            FN(pack_rows)(src, Cg * taps, Cg, taps, 16, 16, sc, kb, taps * Cg * kb, dst);
+            continue;
+        }
+        for (int64_t b = b0; b < b0 + step && b < nkb; b++) {
+            const int64_t i0 = (b - b0) * kb;
+            const int64_t nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+            FN(pack_rows)(src + i0 * Cg * taps, Cg * taps, Cg, taps, nk, kb,
+                          sc ? sc + i0 : NULL, kb, 0, dst + i0 * Cg * taps);
+        }
     }
 }
 
@@ -356,24 +399,49 @@ static double FN(nhwc_efficiency)(const fc_conv_shape *s)
            (double)Kg / (double)((Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT);
 }
 
+/* Packs output channels [k0, k0 + 64) of group g, input channels
+ * [c0, c0 + cn), for the channels-last kernel: [tap][cn][ld], 16 at a time,
+ * channels past the group's Kg zero. */
+static void FN(pack_nhwc_block)(const fc_conv_shape *s, const T *w,
+                                const double *wscale, int64_t g, int64_t k0,
+                                int64_t c0, int64_t cn, int64_t ld, T *dst)
+{
+    const int64_t Cg = s->C / s->groups, Kg = s->K / s->groups, taps = s->R * s->S;
+    for (int64_t k = k0; k < k0 + FC_NHWC_KT; k += 16) {
+        const int64_t nk = Kg - k < 16 ? (Kg - k > 0 ? Kg - k : 0) : 16;
+        FN(pack_rows)(w + ((g * Kg + (nk ? k : 0)) * Cg + c0) * taps, Cg * taps, cn,
+                      taps, nk, 16, wscale && nk ? wscale + g * Kg + k : NULL, ld, 8,
+                      dst + k - k0);
+    }
+}
+
 /* The channels-last walk (conv_direct.h): a few images at a time are
  * copied padded and channels-last, weights as [group][tap][Cg][Kg rounded
  * up to KT].  Items are (image, group, channel block, run of pixel tiles);
  * within an item, input-channel blocks run outside the tiles so that the
  * block's weights stay in L2 across the run.  The output is accumulated
- * channels-last, then biased, rectified and transposed into NCHW. */
+ * channels-last, then biased, rectified and transposed into NCHW.
+ *
+ * When all images fit one pass and one run of tiles per channel block
+ * (the deep layers of small images, whose weights are megabytes), an item
+ * takes a channel block for all the images, and packs its blocks of
+ * weights into its thread's own L2-sized buffer just before using them,
+ * instead of writing the whole packed weight to memory and reading it
+ * back: that packing is memory-bound and was a third of such a call. */
 static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
-                           const T *bias, int relu, T *y)
+                           const double *wscale, const T *bias, int relu, T *y)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t taps = s->R * s->S, PQ = s->P * s->Q;
     const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
     const int64_t ldo = G * Kgp;
     const int64_t nkb = Kgp / FC_NHWC_KT, ntiles = (PQ + FC_NHWC_NP - 1) / FC_NHWC_NP;
+    const int64_t cbmax = Cg < FC_NHWC_CB ? Cg : FC_NHWC_CB;
     const NHWC_T fn = FN(select_nhwc)();
     const int nt = fc_get_num_threads();
     int64_t Hp, Wp, nb, runs, *pix, *tapoff;
-    T *xp, *wt, *ob;
+    int inline_pack, err = 0;
+    T *xp, *wt = NULL, *ob;
 
     FN(padded_extent)(s, &Hp, &Wp);
     nb = ((int64_t)16 << 20) / ((Hp * Wp * s->C + PQ * ldo) * (int64_t)sizeof(T));
@@ -383,11 +451,13 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     runs = (4 * nt + nb * G * nkb - 1) / (nb * G * nkb);
     if (runs > (ntiles + 7) / 8) runs = (ntiles + 7) / 8;
     if (runs < 1) runs = 1;
+    inline_pack = nb == s->N && runs == 1 && G * nkb >= 2 * nt;
     xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
     ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
-    wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
+    if (!inline_pack)
+        wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
     pix = (int64_t *)fc_malloc(sizeof(int64_t) * (PQ + taps));
-    if (xp == NULL || ob == NULL || wt == NULL || pix == NULL) {
+    if (xp == NULL || ob == NULL || (!inline_pack && wt == NULL) || pix == NULL) {
         free(pix);
         return FC_ENOMEM;
     }
@@ -396,44 +466,58 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
         pix[o] = o / s->Q * s->sh * Wp + o % s->Q * s->sw;
     for (int64_t t = 0; t < taps; t++)
         tapoff[t] = t / s->S * s->dh * Wp + t % s->S * s->dw;
-    /* Transposed 16 output channels at a time: the reads walk 16 weight
-     * rows together and each write fills a cache line. */
+    if (!inline_pack) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t gk = 0; gk < G * (Kgp / 16); gk++) {
-        const int64_t g = gk / (Kgp / 16), k0 = gk % (Kgp / 16) * 16;
-        for (int64_t c = 0; c < Cg; c++)
-            for (int64_t t = 0; t < taps; t++) {
-                T *dst = wt + ((g * taps + t) * Cg + c) * Kgp + k0;
-                for (int64_t k = k0; k < k0 + 16; k++)
-                    dst[k - k0] = k < Kg ? w[((g * Kg + k) * Cg + c) * taps + t] : (T)0;
-            }
+        for (int64_t gb = 0; gb < G * nkb; gb++)
+            FN(pack_nhwc_block)(s, w, wscale, gb / nkb, gb % nkb * FC_NHWC_KT, 0, Cg,
+                                Kgp, wt + (gb / nkb * taps * Cg) * Kgp + gb % nkb * FC_NHWC_KT);
     }
 
     for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
-        const int64_t items = nn * G * nkb * runs;
+        /* with inline packing an item takes all the pass's images */
+        const int64_t per_item = inline_pack ? nn : 1;
+        const int64_t items = nn / per_item * G * nkb * runs;
 #pragma omp parallel num_threads(nt)
         {
             fc_nhwc_tile t;
+            T *mine = inline_pack ? (T *)fc_scratch(FC_SLOT_WEIGHT,
+                (size_t)(taps * cbmax * FC_NHWC_KT) * sizeof(T)) : NULL;
+            const int ok = !inline_pack || mine != NULL;
+            if (!ok) {
+#pragma omp atomic write
+                err = FC_ENOMEM;
+            }
             FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
-            t.taps = taps; t.tapoff = tapoff; t.xs = s->C;
-            t.ws = Kgp; t.wtap = Cg * Kgp; t.ldo = ldo;
+            t.taps = taps; t.tapoff = tapoff; t.xs = s->C; t.ldo = ldo;
 #pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 const int64_t run = it % runs, b = it / runs % nkb;
-                const int64_t g = it / (runs * nkb) % G, n = it / (runs * nkb * G);
+                const int64_t g = it / (runs * nkb) % G, n1 = it / (runs * nkb * G) * per_item;
                 const int64_t t_lo = ntiles * run / runs, t_hi = ntiles * (run + 1) / runs;
+                if (!ok)
+                    continue;
                 for (int64_t c0 = 0; c0 < Cg; c0 += FC_NHWC_CB) {
+                    const T *wb;
                     t.cb = Cg - c0 < FC_NHWC_CB ? Cg - c0 : FC_NHWC_CB;
                     t.accumulate = c0 > 0;
-                    for (int64_t tile = t_lo; tile < t_hi; tile++) {
-                        const int64_t o0 = tile * FC_NHWC_NP;
-                        t.pix = pix + o0;
-                        t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
-                        fn(&t, xp + n * Hp * Wp * s->C + g * Cg + c0,
-                           wt + (g * taps * Cg + c0) * Kgp + b * FC_NHWC_KT,
-                           ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
+                    if (inline_pack) {
+                        FN(pack_nhwc_block)(s, w, wscale, g, b * FC_NHWC_KT, c0, t.cb,
+                                            FC_NHWC_KT, mine);
+                        wb = mine;
+                        t.ws = FC_NHWC_KT; t.wtap = t.cb * FC_NHWC_KT;
+                    } else {
+                        wb = wt + (g * taps * Cg + c0) * Kgp + b * FC_NHWC_KT;
+                        t.ws = Kgp; t.wtap = Cg * Kgp;
                     }
+                    for (int64_t n = n1; n < n1 + per_item; n++)
+                        for (int64_t tile = t_lo; tile < t_hi; tile++) {
+                            const int64_t o0 = tile * FC_NHWC_NP;
+                            t.pix = pix + o0;
+                            t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
+                            fn(&t, xp + n * Hp * Wp * s->C + g * Cg + c0, wb,
+                               ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
+                        }
                 }
             }
 #pragma omp for schedule(static)
@@ -448,9 +532,11 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                 }
             }
         }
+        if (err)
+            break;
     }
     free(pix);
-    return 0;
+    return err;
 }
 
 /* Whether the channels-last walk fills clearly more lanes than the others
@@ -502,7 +588,7 @@ static void FN(direct_dw3x3)(const fc_conv_shape *s, const T *x, const T *w,
 }
 
 int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
-                         const T *bias, int relu, T *y)
+                         const double *wscale, const T *bias, int relu, T *y)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     FN(direct_plan) pl;
@@ -512,9 +598,19 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0)
         return 0;
     if (FN(use_nhwc)(s))
-        return FN(direct_nhwc)(s, x, w, bias, relu, y);
+        return FN(direct_nhwc)(s, x, w, wscale, bias, relu, y);
     if (FN(dw3x3_shape)(s) && s->dh == 1 && FN(select_dw3x3)() != NULL) {
-        FN(direct_dw3x3)(s, x, w, bias, relu, y);
+        /* the plane kernels read the weight as it is: fold a copy (9 K values) */
+        T *folded = NULL;
+        if (wscale) {
+            folded = (T *)fc_malloc((size_t)(s->K * 9) * sizeof(T));
+            if (folded == NULL)
+                return FC_ENOMEM;
+            for (int64_t i = 0; i < s->K * 9; i++)
+                folded[i] = FN(scaled)(w[i], wscale, i / 9);
+        }
+        FN(direct_dw3x3)(s, x, folded ? folded : w, bias, relu, y);
+        free(folded);
         return 0;
     }
     pl.ker = FN(select_kernel)(FN(is_depthwise)(s));
@@ -526,7 +622,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
         free(bp);
         return FC_ENOMEM;
     }
-    FN(pack_weights)(s, pl.ker.kb, w, wp);
+    FN(pack_weights)(s, pl.ker.kb, w, wscale, wp);
     if (bias)
         for (int64_t g = 0; g < G; g++)
             for (int64_t k = 0; k < Kg; k++)
@@ -563,7 +659,7 @@ static int FN(grad_input_stride1)(const fc_conv_shape *s, const T *gy,
     t.K = s->C; t.P = s->H; t.Q = s->W;
     t.pt = s->dh * (R - 1) - s->pt;
     t.pl = s->dw * (S - 1) - s->pl;
-    err = FN(fc_conv2d_direct)(&t, gy, wt, NULL, 0, gx);
+    err = FN(fc_conv2d_direct)(&t, gy, wt, NULL, NULL, 0, gx);
     free(wt);
     return err;
 }

@@ -16,11 +16,13 @@ int fc_conv2d_backward_im2col_f64(const fc_conv_shape *s, const double *gy,
                                   const double *x, const double *w,
                                   double *gx, double *gw);
 
+/* wscale: per-output-channel factors applied while packing, or NULL */
 int fc_conv2d_direct_f32(const fc_conv_shape *s, const float *x,
-                         const float *w, const float *bias, int relu, float *y);
+                         const float *w, const double *wscale,
+                         const float *bias, int relu, float *y);
 int fc_conv2d_direct_f64(const fc_conv_shape *s, const double *x,
-                         const double *w, const double *bias, int relu,
-                         double *y);
+                         const double *w, const double *wscale,
+                         const double *bias, int relu, double *y);
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
                                   const float *x, const float *w, float *gx,
                                   float *gw);

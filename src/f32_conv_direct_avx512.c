@@ -1,7 +1,7 @@
 /* AVX-512 convolution micro-kernels, float32, 16 lanes: the forward
  * (direct) kernels, 8 channels x 3 rows (24 accumulators) for dense layers
  * and 1 channel x 8 rows for depthwise ones, and the weight-gradient
- * kernels; stride-2 rows load by permute. */
+ * kernels; stride-2 rows load by permute; the weight-packing transpose. */
 #include "conv_direct.h"
 #include "conv_wgrad.h"
 
@@ -107,6 +107,60 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
     }
 }
 
+/* Weight packing: a 16 x ncols block of the weight (16 output channels,
+ * rows lds apart) transposed in registers, so that each column's 16 values
+ * lie together: rows 0-7 at dst[j], rows 8-15 at dst[j] + hi.  With scale,
+ * each value is multiplied by its row's factor in double and rounded once,
+ * the same bits as fastconv.fuse_conv_bn. */
+TARGET void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
+                                  const double *scale, int64_t hi,
+                                  float *const *dst)
+{
+    const __mmask16 m = (__mmask16)((1u << ncols) - 1);
+    __m512 r[16], t[16], u[16], col[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++)
+        r[i] = _mm512_maskz_loadu_ps(m, src + i * lds);
+    /* within 128-bit lanes: u[4g + q] holds rows 4g..4g+3 of columns
+     * q, q + 4, q + 8, q + 12 (one column per lane) */
+#pragma GCC unroll 8
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int g = 0; g < 16; g += 4) {
+        u[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
+        u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
+        u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
+    }
+    /* across lanes: gather the four row groups of each column */
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; q++) {
+        const __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);
+        const __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
+        col[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
+        col[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
+        col[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
+        col[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
+    }
+    const __m512d s_lo = scale ? _mm512_loadu_pd(scale) : _mm512_set1_pd(1.0);
+    const __m512d s_hi = scale ? _mm512_loadu_pd(scale + 8) : _mm512_set1_pd(1.0);
+    for (int j = 0; j < ncols; j++) {
+        __m256 lo = _mm512_castps512_ps256(col[j]);
+        __m256 up = _mm512_extractf32x8_ps(col[j], 1);
+        if (scale) {
+            lo = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(lo), s_lo));
+            up = _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(up), s_hi));
+        }
+        _mm256_storeu_ps(dst[j], lo);
+        _mm256_storeu_ps(dst[j] + hi, up);
+    }
+}
+
 #else
 /* Not x86: the dispatcher never selects these. */
 void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t, const float *x,
@@ -124,4 +178,7 @@ void f32_conv_wgrad_12x32_avx512(const fc_wgrad_tile *t, const float *x,
 void f32_conv_wgrad_16x16_avx512(const fc_wgrad_tile *t, const float *x,
                                  const float *g, float *gw)
 { (void)t; (void)x; (void)g; (void)gw; }
+void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
+                           const double *scale, int64_t hi, float *const *dst)
+{ (void)src; (void)lds; (void)ncols; (void)scale; (void)hi; (void)dst; }
 #endif

@@ -22,11 +22,16 @@ enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 };
 
 /* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */
 
-/* y = conv(x, w) + bias (bias may be NULL), then max(y, 0) when relu. */
+/* y = conv(x, w') + bias (bias may be NULL), then max(y, 0) when relu,
+ * where w'[k] = w[k] * wscale[k] computed in double and rounded once (a
+ * batch norm folded in: the bits of fc_bn_fold_weight), or w'= w when
+ * wscale is NULL. */
 int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
-                  const float *w, const float *bias, int relu, float *y);
+                  const float *w, const double *wscale, const float *bias,
+                  int relu, float *y);
 int fc_conv2d_f64(const fc_conv_shape *s, int algo, const double *x,
-                  const double *w, const double *bias, int relu, double *y);
+                  const double *w, const double *wscale, const double *bias,
+                  int relu, double *y);
 
 /* Gradients of conv2d: each output pointer may be NULL to skip it. */
 int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
