@@ -27,10 +27,16 @@ static void FN(pack_rows)(const T *src, int64_t lds, int64_t cn, int64_t taps,
     const PACK16_T pack16 = FN(select_pack16)();
     if (pack16 != NULL && nk == 16 && nfill == 16) {
         T *d[16];
+        int64_t c = 0, t = 0;   /* column j is (c, t) */
         for (int64_t j = 0; j < L; j += 16) {
             const int ncols = L - j < 16 ? (int)(L - j) : 16;
-            for (int i = 0; i < ncols; i++)
-                d[i] = dst + ((j + i) % taps * cn + (j + i) / taps) * ld;
+            for (int i = 0; i < ncols; i++) {
+                d[i] = dst + (t * cn + c) * ld;
+                if (++t == taps) {
+                    t = 0;
+                    c++;
+                }
+            }
             pack16(src + j, lds, ncols, scale, hi, d);
         }
         return;
@@ -132,6 +138,7 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
                                   int64_t Hp, int64_t Wp, int64_t xs, T *xp)
 {
     const int64_t G = s->groups, Cg = s->C / G, H = s->H, W = s->W;
+    const PACK16_T pack16 = FN(select_pack16)();
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < nn * Hp; row++) {
         const int64_t n = row / Hp, ih = row % Hp - s->pt;
@@ -140,12 +147,25 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
         if (ih < 0 || ih >= H)
             continue;
         dst += s->pl * xs;
-        for (int64_t g = 0; g < G; g++)
-            for (int64_t c = 0; c < Cg; c++) {
+        for (int64_t g = 0; g < G; g++) {
+            int64_t c = 0;
+            /* 16 channels x 16 pixels at a time by the ISA's transpose */
+            if (pack16 != NULL)
+                for (; c + 16 <= Cg; c += 16)
+                    for (int64_t iw = 0; iw < W; iw += 16) {
+                        T *d[16];
+                        const int ncols = W - iw < 16 ? (int)(W - iw) : 16;
+                        for (int j = 0; j < ncols; j++)
+                            d[j] = dst + (iw + j) * xs + g * Cgp + c;
+                        pack16(x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W + iw,
+                               H * W, ncols, NULL, 8, d);
+                    }
+            for (; c < Cg; c++) {
                 const T *src = x + (((n0 + n) * s->C + g * Cg + c) * H + ih) * W;
                 for (int64_t iw = 0; iw < W; iw++)
                     dst[iw * xs + g * Cgp + c] = src[iw];
             }
+        }
     }
 }
 
@@ -415,6 +435,43 @@ static void FN(pack_nhwc_block)(const fc_conv_shape *s, const T *w,
     }
 }
 
+/* Output channels [k0, k0 + 16) of group g of one image, from the
+ * channels-last buffer ob (pixels ldo apart) into the NCHW image y, biased
+ * and rectified: 16 pixels at a time by the ISA's transpose, element by
+ * element at the edges. */
+static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
+                            int64_t g, int64_t k0, const T *bias, int relu, T *y)
+{
+    const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
+    const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
+    const int64_t nk = Kg - k0 < 16 ? Kg - k0 : 16;
+    const PACK16_T pack16 = FN(select_pack16)();
+    const T *src = ob + g * Kgp + k0;
+    T *dst = y + (g * Kg + k0) * PQ;
+    int64_t o0 = 0;
+    if (pack16 != NULL) {
+        T *d[16];
+        for (int j = 0; j < nk; j++)
+            d[j] = dst + j * PQ;
+        for (; o0 + 16 <= PQ; o0 += 16) {
+            pack16(src + o0 * ldo, ldo, (int)nk, NULL, 8, d);
+            for (int j = 0; j < nk; j++)
+                d[j] += 16;
+        }
+    }
+    for (int64_t j = 0; j < nk; j++)
+        for (int64_t o = o0; o < PQ; o++)
+            dst[j * PQ + o] = src[o * ldo + j];
+    for (int64_t j = 0; j < nk; j++) {
+        const T b = bias ? bias[g * Kg + k0 + j] : (T)0;
+        T *row = dst + j * PQ;
+        for (int64_t o = 0; o < PQ; o++) {
+            const T v = row[o] + b;
+            row[o] = relu && v < 0 ? (T)0 : v;
+        }
+    }
+}
+
 /* The channels-last walk (conv_direct.h): a few images at a time are
  * copied padded and channels-last, weights as [group][tap][Cg][Kg rounded
  * up to KT].  Items are (image, group, channel block, run of pixel tiles);
@@ -437,6 +494,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     const int64_t ldo = G * Kgp;
     const int64_t nkb = Kgp / FC_NHWC_KT, ntiles = (PQ + FC_NHWC_NP - 1) / FC_NHWC_NP;
     const int64_t cbmax = Cg < FC_NHWC_CB ? Cg : FC_NHWC_CB;
+    const int64_t nk16 = (Kg + 15) / 16;
     const NHWC_T fn = FN(select_nhwc)();
     const int nt = fc_get_num_threads();
     int64_t Hp, Wp, nb, runs, *pix, *tapoff;
@@ -521,16 +579,10 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                 }
             }
 #pragma omp for schedule(static)
-            for (int64_t nk = 0; nk < nn * s->K; nk++) {
-                const int64_t n = nk / s->K, k = nk % s->K;
-                const T *src = ob + n * PQ * ldo + k / Kg * Kgp + k % Kg;
-                const T b = bias ? bias[k] : (T)0;
-                T *dst = y + ((n0 + n) * s->K + k) * PQ;
-                for (int64_t o = 0; o < PQ; o++) {
-                    const T v = src[o * ldo] + b;
-                    dst[o] = relu && v < 0 ? (T)0 : v;
-                }
-            }
+            for (int64_t nk = 0; nk < nn * G * nk16; nk++)
+                FN(nhwc_output)(s, ob + nk / (G * nk16) * PQ * ldo, ldo,
+                                nk / nk16 % G, nk % nk16 * 16, bias, relu,
+                                y + (n0 + nk / (G * nk16)) * s->K * PQ);
         }
         if (err)
             break;
