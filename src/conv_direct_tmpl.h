@@ -477,7 +477,9 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
  * up to KT].  Items are (image, group, channel block, run of pixel tiles);
  * within an item, input-channel blocks run outside the tiles so that the
  * block's weights stay in L2 across the run.  The output is accumulated
- * channels-last, then biased, rectified and transposed into NCHW.
+ * channels-last, then biased, rectified and transposed into NCHW.  Items
+ * are few and large, so they are handed out one at a time (dynamic): a
+ * guided schedule gives the first thread half of eight items at once.
  *
  * When all images fit one pass and one run of tiles per channel block
  * (the deep layers of small images, whose weights are megabytes), an item
@@ -548,7 +550,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
             }
             FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
             t.taps = taps; t.tapoff = tapoff; t.xs = s->C; t.ldo = ldo;
-#pragma omp for schedule(guided)
+#pragma omp for schedule(dynamic)
             for (int64_t it = 0; it < items; it++) {
                 const int64_t run = it % runs, b = it / runs % nkb;
                 const int64_t g = it / (runs * nkb) % G, n1 = it / (runs * nkb * G) * per_item;
