@@ -17,11 +17,12 @@ def choose_algorithm(p, dtype, backward=False):
     wherever they fill their vector lanes: on float32 with AVX2 or AVX-512,
     stride 1 (or 2 with AVX-512's permute loads), when at least 60% of the
     lanes hold real outputs (the C side reports it for the walk it would
-    take: lanes along rows, along the padded-width plane, or along output
-    channels for small images) and, without the channels-last kernel
-    (float32 AVX-512), each weight meets enough pixels to pay for
-    reordering the weights; depthwise layers always, since im2col's GEMM
-    there has a single row.  The rest goes to im2col.  float64 follows the
+    take: lanes along rows, along the padded-width plane, along the output
+    plane for few input channels, or along output channels for small
+    images) and, without the channels-last kernel (float32 AVX-512), each
+    weight meets enough pixels to pay for reordering the weights; depthwise
+    layers always, since im2col's GEMM there has a single row.  The rest
+    goes to im2col.  float64 follows the
     same rules where it has vector kernels (AVX-512, no stride-2 loads).
 
     Weight gradient (backward=True): the direct kernels' product over pixels

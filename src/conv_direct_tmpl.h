@@ -54,13 +54,15 @@ static void FN(pack_rows)(const T *src, int64_t lds, int64_t cn, int64_t taps,
  * past K/G so the micro-kernel never tests the channel count; blocks of 8
  * are packed two at a time by the 16-row transpose.  Split over threads by
  * block: for layers with megabytes of weights the packing is a fair part
- * of the call. */
-static void FN(pack_weights)(const fc_conv_shape *s, int kb, const T *w,
-                             const double *wscale, T *wp)
+ * of the call.  shifted: the layout of the shifted walk (direct_shifted),
+ * whose taps are the R kernel rows and whose channels the (c, kernel
+ * column) pairs: [blocks][R][Cg][S][kb] (a few input channels: small). */
+static void FN(pack_weights)(const fc_conv_shape *s, int kb, int shifted,
+                             const T *w, const double *wscale, T *wp)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t taps = s->R * s->S, nkb = (Kg + kb - 1) / kb;
-    const int64_t step = kb == 8 && FN(select_pack16)() != NULL ? 2 : 1;
+    const int64_t step = kb == 8 && !shifted && FN(select_pack16)() != NULL ? 2 : 1;
     const int64_t nsteps = (nkb + step - 1) / step;
 #pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
     for (int64_t gs = 0; gs < G * nsteps; gs++) {
@@ -68,6 +70,16 @@ static void FN(pack_weights)(const fc_conv_shape *s, int kb, const T *w,
         const T *src = w + (g * Kg + b0 * kb) * Cg * taps;
         const double *sc = wscale ? wscale + g * Kg + b0 * kb : NULL;
         T *dst = wp + (g * nkb + b0) * Cg * taps * kb;
+        if (shifted) {
+            const int64_t nk = Kg - b0 * kb < kb ? Kg - b0 * kb : kb;
+            for (int64_t c = 0; c < Cg; c++)
+                for (int64_t t = 0; t < taps; t++) {
+                    T *d = dst + ((t / s->S * Cg + c) * s->S + t % s->S) * kb;
+                    for (int64_t k = 0; k < kb; k++)
+                        d[k] = k < nk ? FN(scaled)(src[(k * Cg + c) * taps + t], sc, k) : (T)0;
+                }
+            continue;
+        }
         if (step == 2 && Kg - b0 * kb >= 16) {
             FN(pack_rows)(src, Cg * taps, Cg, taps, 16, 16, sc, kb, taps * Cg * kb, dst);
             continue;
@@ -319,12 +331,46 @@ static int FN(use_flat)(const fc_conv_shape *s, int nv, int lanes)
            FN(flat_efficiency)(s, nv, lanes) > FN(rows_efficiency)(s, nv, lanes) + 0.05;
 }
 
-/* The lane efficiency of the row or flat walk, output-channel blocks
- * included. */
+/* The shifted walk, for layers with few input channels (LeNet's first
+ * layer: one channel, 5x5).  The row and flat walks hand the micro-kernel
+ * Cg channels per tap, so with one channel each call is 25 short taps whose
+ * set-up (offsets, masks, pointers) costs as much as their 24 FMAs, and
+ * each tile has its offsets and masks computed again.  Here each image is
+ * copied S times, copy ks holding, for every padded row i and output column
+ * ow, the input under kernel column ks: x[i - pt][ow sw + ks dw - pl] (zero
+ * outside the image), rows Q wide.  Output position o = oh Q + ow, which is
+ * y's own NCHW order, then reads copy ks at o + r dh Q: the (c, ks) pairs
+ * are the kernel's channels (Cg S of them in a row) and the R kernel rows
+ * its taps, all at fixed offsets.  Lanes run over o across row ends, every
+ * load is a whole unmasked vector, and the tiles store straight into y
+ * (the last one through a buffer when P Q is not whole vectors).  Row
+ * stride 1 only: copy rows are shared by all R kernel rows.
+ *
+ * The copies cost S times the input, which pays only while the row walk's
+ * calls are short: at 8 and 6 channels (3x3, 32x32, K = 16) the row walk
+ * was 7-9% faster, at 4 channels and fewer the shifted one 6-22% (and
+ * LeNet's 1 channel 5x5 2.3 times). */
+static int FN(use_shifted)(const fc_conv_shape *s)
+{
+    const int64_t Cg = s->C / s->groups;
+    return !FN(is_depthwise)(s) && s->sh == 1 && Cg <= 4 &&
+           Cg * s->S <= FC_DIRECT_CBLOCK;
+}
+
+static double FN(shifted_efficiency)(const fc_conv_shape *s, int nv, int lanes)
+{
+    const int64_t span = (int64_t)nv * lanes, PQ = s->P * s->Q;
+    return (double)PQ / (double)((PQ + span - 1) / span * span);
+}
+
+/* The lane efficiency of the shifted, row or flat walk, output-channel
+ * blocks included. */
 static double FN(lanes_efficiency)(const fc_conv_shape *s, KERNEL_T ker)
 {
     const int64_t Kg = s->K / s->groups;
     const double kfill = (double)Kg / (double)((Kg + ker.kb - 1) / ker.kb * ker.kb);
+    if (FN(use_shifted)(s))
+        return kfill * FN(shifted_efficiency)(s, ker.nv, ker.lanes);
     return kfill * (FN(use_flat)(s, ker.nv, ker.lanes)
                     ? FN(flat_efficiency)(s, ker.nv, ker.lanes)
                     : FN(rows_efficiency)(s, ker.nv, ker.lanes));
@@ -402,6 +448,136 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             T *dst = y + (n0 * s->K + nk) * P * Q;
             for (int64_t oh = 0; oh < P; oh++)
                 memcpy(dst + oh * Q, src + oh * f.Wp, (size_t)Q * sizeof(T));
+        }
+    }
+    free(off); free(mask);
+    return err;
+}
+
+/* Rows row_lo .. row_hi of the shifted copies of one image (x at its
+ * channel 0), channel c's copy ks at buf + (c S + ks) cs. */
+static void FN(shifted_copy)(const fc_conv_shape *s, const T *x, int64_t row_lo,
+                             int64_t row_hi, int64_t cs, T *buf)
+{
+    const int64_t H = s->H, W = s->W, Q = s->Q, S = s->S, sw = s->sw;
+    for (int64_t c = 0; c < s->C; c++)
+        for (int64_t ks = 0; ks < S; ks++) {
+            /* output columns lo .. hi read inside the image row */
+            const int64_t shift = ks * s->dw - s->pl;
+            int64_t lo = shift >= 0 ? 0 : (-shift + sw - 1) / sw;
+            int64_t hi = shift >= W ? 0 : (W - 1 - shift) / sw + 1;
+            if (hi > Q) hi = Q;
+            if (lo > hi) lo = hi;
+            T *d = buf + (c * S + ks) * cs;
+            for (int64_t i = row_lo; i < row_hi; i++, d += Q) {
+                const int64_t ih = i - s->pt;
+                if (ih < 0 || ih >= H) {
+                    memset(d, 0, (size_t)Q * sizeof(T));
+                    continue;
+                }
+                const T *src = x + (c * H + ih) * W;
+                for (int64_t ow = 0; ow < lo; ow++)
+                    d[ow] = 0;
+                if (sw == 1 && hi > lo)
+                    memcpy(d + lo, src + lo + shift, (size_t)(hi - lo) * sizeof(T));
+                else if (sw != 1)
+                    for (int64_t ow = lo; ow < hi; ow++)
+                        d[ow] = src[ow * sw + shift];
+                for (int64_t ow = hi; ow < Q; ow++)
+                    d[ow] = 0;
+            }
+        }
+}
+
+/* The shifted walk (see use_shifted).  Work items are (image, run of
+ * tiles): the thread copies the rows its run reads, then runs its tiles,
+ * output-channel blocks fastest so that the tile's input stays in L1 (a
+ * block's weights, R x at most 32 x kb values, stay in L1 or L2 too).
+ * Images are items of their own, so nothing waits for a shared copy; a few
+ * images are cut into runs to give every thread work, and large ones so
+ * that a run's copy stays in L2. */
+static int FN(direct_shifted)(const fc_conv_shape *s, const FN(direct_plan) *pl,
+                              const T *x, int relu, T *y)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    const int64_t R = s->R, S = s->S, Q = s->Q, PQ = s->P * s->Q;
+    const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
+    const int64_t nkb = pl->nkb, span = (int64_t)nv * lanes;
+    const int64_t ntile = (PQ + span - 1) / span;
+    const int64_t reach = (R - 1) * s->dh;     /* copy rows past the output row */
+    const int nt = fc_get_num_threads();
+    const int64_t full_rows = (ntile * span + Q - 1) / Q + reach;
+    const int64_t full_bytes = s->C * S * full_rows * Q * (int64_t)sizeof(T);
+    int64_t runs = (4 * nt + s->N - 1) / s->N, per_run, rows, cs;
+    int64_t *off;
+    uint32_t *mask;
+    int err = 0;
+
+    if (runs < full_bytes / ((int64_t)256 << 10) + 1)
+        runs = full_bytes / ((int64_t)256 << 10) + 1;
+    if (runs > ntile) runs = ntile;
+    per_run = (ntile + runs - 1) / runs;
+    runs = (ntile + per_run - 1) / per_run;
+    /* a run's positions start anywhere in a row */
+    rows = (per_run * span + Q - 1) / Q + 1 + reach;
+    if (rows > full_rows) rows = full_rows;
+    cs = (rows * Q + 15) / 16 * 16;
+    off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R);
+    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R);
+    if (!off || !mask) {
+        free(off); free(mask);
+        return FC_ENOMEM;
+    }
+    for (int64_t r = 0; r < R; r++)
+        for (int j = 0; j < nv; j++) {
+            off[r * nv + j] = j * lanes + r * s->dh * Q;
+            mask[r * nv + j] = lanes == 32 ? 0xffffffffu : ((uint32_t)1 << lanes) - 1;
+        }
+
+#pragma omp parallel num_threads(nt)
+    {
+        /* the copies, then a tile's worth of output for the last tile */
+        T *buf = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(s->C * S * cs + kb * span) * sizeof(T));
+        T *ybuf = buf != NULL ? buf + s->C * S * cs : NULL;
+        fc_direct_tile t;
+        if (buf == NULL) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+        t.Cg = Cg * S; t.taps = R; t.cblock = FC_DIRECT_CBLOCK;
+        t.cstride = cs; t.sw = 1; t.off = off; t.mask = mask;
+        t.yrow = lanes; t.relu = relu; t.store_mask = mask[0];
+#pragma omp for schedule(guided)
+        for (int64_t it = 0; it < s->N * runs; it++) {
+            if (buf == NULL)
+                continue;
+            const int64_t n = it / runs, run = it % runs;
+            const int64_t t_lo = run * per_run;
+            const int64_t t_hi = t_lo + per_run < ntile ? t_lo + per_run : ntile;
+            const int64_t row_lo = t_lo * span / Q;
+            const int64_t row_hi = (t_hi * span - 1) / Q + reach + 1;
+            FN(shifted_copy)(s, x + n * s->C * s->H * s->W, row_lo, row_hi, cs, buf);
+            for (int64_t g = 0; g < G; g++)
+                for (int64_t tile = t_lo; tile < t_hi; tile++) {
+                    const int64_t o0 = tile * span;
+                    const int64_t nvec = (PQ - o0 + lanes - 1) / lanes;
+                    /* a last vector past P Q goes through ybuf */
+                    const int whole = o0 + span <= PQ || (PQ - o0) % lanes == 0;
+                    t.nrows = nvec < nv ? nvec : nv;
+                    t.ystride = whole ? PQ : span;
+                    for (int64_t b = 0; b < nkb; b++) {
+                        T *yt = y + (n * s->K + g * Kg + b * kb) * PQ + o0;
+                        t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+                        pl->ker.fn(&t, buf + g * Cg * S * cs + o0 - row_lo * Q,
+                                   pl->wp + (g * nkb + b) * R * Cg * S * kb,
+                                   pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
+                                   whole ? yt : ybuf);
+                        if (!whole)
+                            for (int64_t k = 0; k < t.nk; k++)
+                                memcpy(yt + k * PQ, ybuf + k * span,
+                                       (size_t)(PQ - o0) * sizeof(T));
+                    }
+                }
         }
     }
     free(off); free(mask);
@@ -676,15 +852,19 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
         free(bp);
         return FC_ENOMEM;
     }
-    FN(pack_weights)(s, pl.ker.kb, w, wscale, wp);
+    FN(pack_weights)(s, pl.ker.kb, FN(use_shifted)(s), w, wscale, wp);
     if (bias)
         for (int64_t g = 0; g < G; g++)
             for (int64_t k = 0; k < Kg; k++)
                 bp[g * pl.nkb * pl.ker.kb + k] = bias[g * Kg + k];
     pl.wp = wp;
     pl.bp = bp;
-    err = FN(use_flat)(s, pl.ker.nv, pl.ker.lanes) ? FN(direct_flat)(s, &pl, x, relu, y)
-                                        : FN(direct_rows)(s, &pl, x, relu, y);
+    if (FN(use_shifted)(s))
+        err = FN(direct_shifted)(s, &pl, x, relu, y);
+    else if (FN(use_flat)(s, pl.ker.nv, pl.ker.lanes))
+        err = FN(direct_flat)(s, &pl, x, relu, y);
+    else
+        err = FN(direct_rows)(s, &pl, x, relu, y);
     free(bp);
     return err;
 }

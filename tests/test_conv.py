@@ -145,6 +145,14 @@ NAMED = [
     # channel padding (K and C/groups not multiples of their blocks).
     named("walk_rows_wide", (1, 9, 6, 37), (19, 9, 3, 3), padding=1),
     named("walk_flat_narrow", (3, 10, 10, 10), (11, 10, 3, 3), padding=1),
+    # The shifted walk (4 input channels per group or fewer, row stride 1):
+    # LeNet's first layer; a last tile through the buffer (P Q = 40) with
+    # groups, column stride 2 and row dilation; a single image cut into runs
+    # of tiles, each copying its own rows.
+    named("walk_shifted_lenet", (2, 1, 28, 28), (32, 1, 5, 5), padding=2),
+    named("walk_shifted_tail_groups", (2, 4, 9, 11), (6, 2, 3, 4),
+          padding=((1, 2), (2, 0)), groups=2, stride=(1, 2), dilation=(2, 1)),
+    named("walk_shifted_runs", (1, 3, 30, 41), (10, 3, 3, 3), padding=1),
     named("walk_channels_last", (2, 20, 7, 7), (64, 20, 3, 3), padding=1),
     named("walk_channels_last_cblocks", (1, 70, 8, 8), (128, 70, 3, 3), padding=1),
     named("walk_channels_last_s2", (1, 13, 15, 15), (64, 13, 3, 3), padding=1, stride=2),

@@ -2,7 +2,8 @@
 ops: forward and backward, float32 and float64, every algorithm and every
 instruction-set level (the `isa` fixture), on shapes chosen to reach each
 special kernel (depthwise 3x3 planes, 1x1 GEMM, the flat walk of narrow
-images, the channels-last walk of small images with many channels, stride-2
+images, the shifted walk of layers with few input channels, the
+channels-last walk of small images with many channels, stride-2
 permute loads, gathers, pooling's two-row vectors ...).
 
 Inputs are moderate finite values (no overflow anywhere) with NaN, +inf and
@@ -99,12 +100,15 @@ def _case(name, N, C, H, W, K, R, S, stride=1, padding=0, dilation=1, groups=1):
 
 
 CONV_CASES = [
-    # row walk, lanes along output rows (dense micro-kernel)
-    _case("dense3x3", 2, 3, 11, 12, 8, 3, 3, padding=1),
+    # row walk, lanes along output rows (dense micro-kernel; more than 4
+    # input channels, or the shifted walk takes it)
+    _case("dense3x3", 2, 5, 11, 12, 8, 3, 3, padding=1),
+    # few input channels: the shifted walk (LeNet's first layer)
+    _case("shifted_c1", 2, 1, 12, 13, 10, 5, 5, padding=2),
     # more input channels than one cache block of the micro-kernel (32)
     _case("dense_c40", 1, 40, 6, 9, 5, 3, 3, padding=1),
     # narrow image: the flat walk over the padded-width plane
-    _case("narrow7", 2, 4, 7, 7, 8, 3, 3, padding=1),
+    _case("narrow7", 2, 6, 7, 7, 8, 3, 3, padding=1),
     # small image, many output channels: the channels-last walk
     _case("nhwc", 1, 8, 5, 5, 64, 3, 3, padding=1),
     _case("nhwc_groups2", 1, 8, 4, 4, 128, 3, 3, padding=1, groups=2),
