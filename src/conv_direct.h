@@ -52,8 +52,9 @@ typedef struct {
 } fc_direct_f64_kernel;
 
 /* The channels-last variant for small images: output channels in lanes.
- * The input is copied zero-padded and channels-last, so every tap of every
- * output pixel reads inside it.  A call accumulates, for NP output pixels
+ * The input is copied zero-padded (NCHW planes), so every tap of every
+ * output pixel reads inside it; each input value is broadcast, so its
+ * layout needs no transposition.  A call accumulates, for NP output pixels
  * (any positions: their padded-input pixels are listed) x KT output
  * channels, one block of input channels under every tap into a
  * channels-last output buffer; the driver then adds the bias, applies the
@@ -62,7 +63,7 @@ typedef struct {
     int64_t cb, taps;           /* reduction: input channels x taps */
     const int64_t *tapoff;      /* [taps] padded-input pixels from tap 0 */
     const int64_t *pix;         /* [np] padded-input pixel of each output */
-    int64_t xs;                 /* floats per padded-input pixel */
+    int64_t cs;                 /* floats per padded-input plane (channel) */
     int64_t ws;                 /* floats per packed-weight row (tap, c) */
     int64_t wtap;               /* floats per packed-weight tap */
     int64_t ldo;                /* floats per output-buffer pixel */

@@ -181,6 +181,24 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
     }
 }
 
+/* Images n0 .. n0 + nn of x, each channel zero-padded into a plane Wp
+ * wide at (pt, pl), planes cs floats apart (cs >= the rows the plane
+ * needs; the rest zero).  Called from inside a parallel region: planes
+ * are shared out. */
+static void FN(pad_planes)(const fc_conv_shape *s, const T *x, int64_t n0,
+                           int64_t nn, int64_t Wp, int64_t cs, T *xp)
+{
+    const int64_t H = s->H, W = s->W;
+#pragma omp for schedule(static)
+    for (int64_t nc = 0; nc < nn * s->C; nc++) {
+        const T *src = x + (n0 * s->C + nc) * H * W;
+        T *dst = xp + nc * cs;
+        memset(dst, 0, (size_t)cs * sizeof(T));
+        for (int64_t ih = 0; ih < H; ih++)
+            memcpy(dst + (ih + s->pt) * Wp + s->pl, src + ih * W, (size_t)W * sizeof(T));
+    }
+}
+
 /* Packed weights and bias of one call, and the micro-kernel they suit. */
 typedef struct {
     KERNEL_T ker;
@@ -414,15 +432,8 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
         const int64_t items = nn * f.ntile * G * nkb;
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t nc = 0; nc < nn * s->C; nc++) {
-            const T *src = x + (n0 * s->C + nc) * H * W;
-            T *dst = xp + nc * f.cs;
-            memset(dst, 0, (size_t)f.cs * sizeof(T));
-            for (int64_t ih = 0; ih < H; ih++)
-                memcpy(dst + (ih + s->pt) * f.Wp + s->pl, src + ih * W,
-                       (size_t)W * sizeof(T));
-        }
+#pragma omp parallel num_threads(nt)
+        FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
 #pragma omp parallel num_threads(nt)
         {
             fc_direct_tile t;
@@ -649,9 +660,10 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
 }
 
 /* The channels-last walk (conv_direct.h): a few images at a time are
- * copied padded and channels-last, weights as [group][tap][Cg][Kg rounded
- * up to KT].  Items are (image, group, channel block, run of pixel tiles);
- * within an item, input-channel blocks run outside the tiles so that the
+ * copied padded (NCHW planes: the kernel broadcasts input values, so any
+ * layout serves, and a transposed copy cost 5-10% of small layers),
+ * weights as [group][tap][Cg][Kg rounded up to KT].  Items are (image,
+ * group, channel block, run of pixel tiles); within an item, input-channel blocks run outside the tiles so that the
  * block's weights stay in L2 across the run.  The output is accumulated
  * channels-last, then biased, rectified and transposed into NCHW.  Items
  * are few and large, so they are handed out one at a time (dynamic): a
@@ -724,8 +736,8 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
 #pragma omp atomic write
                 err = FC_ENOMEM;
             }
-            FN(pad_channels_last)(s, x, n0, nn, Cg, Hp, Wp, s->C, xp);
-            t.taps = taps; t.tapoff = tapoff; t.xs = s->C; t.ldo = ldo;
+            FN(pad_planes)(s, x, n0, nn, Wp, Hp * Wp, xp);
+            t.taps = taps; t.tapoff = tapoff; t.cs = Hp * Wp; t.ldo = ldo;
 #pragma omp for schedule(dynamic)
             for (int64_t it = 0; it < items; it++) {
                 const int64_t run = it % runs, b = it / runs % nkb;
@@ -751,7 +763,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                             const int64_t o0 = tile * FC_NHWC_NP;
                             t.pix = pix + o0;
                             t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
-                            fn(&t, xp + n * Hp * Wp * s->C + g * Cg + c0, wb,
+                            fn(&t, xp + (n * s->C + g * Cg + c0) * Hp * Wp, wb,
                                ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
                         }
                 }

@@ -81,7 +81,7 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
         const float *w = wp + tap * t->wtap;
 #pragma GCC unroll 6
         for (int j = 0; j < 6; j++)   /* missing pixels repeat the first */
-            px[j] = x + (t->pix[j < t->np ? j : 0] + t->tapoff[tap]) * t->xs;
+            px[j] = x + t->pix[j < t->np ? j : 0] + t->tapoff[tap];
         for (int64_t c = 0; c < t->cb; c++) {
             __m512 wv[4];
 #pragma GCC unroll 4
@@ -89,7 +89,7 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
                 wv[v] = _mm512_loadu_ps(w + c * t->ws + 16 * v);
 #pragma GCC unroll 6
             for (int j = 0; j < 6; j++) {
-                const __m512 b = _mm512_set1_ps(px[j][c]);
+                const __m512 b = _mm512_set1_ps(px[j][c * t->cs]);
 #pragma GCC unroll 4
                 for (int v = 0; v < 4; v++)
                     acc[j][v] = _mm512_fmadd_ps(b, wv[v], acc[j][v]);
