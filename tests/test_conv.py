@@ -156,6 +156,11 @@ NAMED = [
     named("walk_channels_last", (2, 20, 7, 7), (64, 20, 3, 3), padding=1),
     named("walk_channels_last_cblocks", (1, 70, 8, 8), (128, 70, 3, 3), padding=1),
     named("walk_channels_last_s2", (1, 13, 15, 15), (64, 13, 3, 3), padding=1, stride=2),
+    # ... with each block of weights packed by the item that uses it (all
+    # images in one pass, one run of tiles per output-channel block): one
+    # image; two images and a last block of 16 channels only partly used
+    named("walk_channels_last_inline", (1, 40, 5, 5), (256, 40, 3, 3), padding=1),
+    named("walk_channels_last_inline_batch", (2, 70, 4, 4), (260, 70, 3, 3), padding=1),
     named("stride2_wide", (1, 6, 9, 40), (9, 6, 3, 3), padding=1, stride=2),
     named("single_input_channel", (3, 1, 12, 20), (12, 1, 5, 5), padding=2),
     named("wgrad_many_pixels", (4, 14, 12, 12), (33, 14, 3, 3), padding=1),

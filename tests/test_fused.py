@@ -135,6 +135,41 @@ def test_conv2d_bn_named(torch, isa, algorithm, dtype, activation):
         assert_close(y, yr.astype(np.float64), dtype, "conv2d_bn vs reference")
 
 
+# The direct kernels fold the batch norm into the weight as they pack it
+# (the AVX-512 transpose carries each factor as two floats), the others fold
+# a copy first.  Either way the result is the convolution with
+# fuse_conv_bn's weights, for factors past float32's range, infinite or NaN
+# too, on each packing path: the row walk's 8-channel pairs, the
+# channels-last walk's weights packed up front and packed block by block
+# (one image or a small batch in one pass, a partial block of 16).
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("x_shape, w_shape", [
+    ((1, 8, 20, 20), (32, 8, 3, 3)),
+    ((1, 40, 5, 5), (64, 40, 3, 3)),
+    ((1, 20, 5, 5), (256, 20, 3, 3)),
+    ((2, 70, 4, 4), (260, 70, 3, 3)),
+])
+def test_conv2d_bn_fold_while_packing(isa, algorithm, dtype, x_shape, w_shape):
+    rng = rng_for(41)
+    K = w_shape[0]
+    x, w = randn(rng, x_shape, dtype), randn(rng, w_shape, dtype)
+    b = randn(rng, (K,), dtype)
+    rm, rv, g, beta = bn_params(rng, K, dtype)
+    g[0], g[1], g[2] = np.inf, np.nan, -np.inf
+    # a factor of 3e53 (past FLT_MAX) on weights of 1e-30: finite products
+    g[3], rv[3], rm[3] = 3e38, 1e-30, b[3]   # (and a finite folded bias)
+    w[3] *= dtype(1e-30)
+    kw = dict(padding=1, eps=1e-30, algorithm=algorithm)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = fc.conv2d_bn(x, w, b, rm, rv, g, beta, **kw)
+        fw, fb = fc.fuse_conv_bn(w, b, rm, rv, g, beta, eps=1e-30)
+        expected = fc.conv2d(x, fw, fb, padding=1, algorithm=algorithm)
+    assert np.isfinite(fw[3]).all() and np.isfinite(expected[:, 3]).all()
+    assert np.isnan(expected[:, :3]).any()
+    assert_close(y, expected, dtype, f"conv2d_bn {x_shape} {w_shape}")
+
+
 @pytest.mark.parametrize("activation", [None, "relu"])
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
