@@ -808,3 +808,20 @@ def test_max_pool2d_backward_bad_indices_leave_inputs_alone(api):
     with pytest.raises(ValueError, match=r"^indices"):
         api.max_pool2d_backward(g, idx, (1, 1, 4, 4))
     assert np.array_equal(idx, [[[[0, 3], [15, 16]]]]) and np.all(g == 1)
+
+
+# conv_params remembers validated geometries by their arguments; a value
+# equal to a remembered one but of another type (True == 1, 1.0 == 1) must
+# still be validated, and still be refused.
+@pytest.mark.parametrize("kw, message", [
+    (dict(stride=True, padding=1), r"stride: expected an int or a pair of ints, got True \(bool\)"),
+    (dict(stride=1, padding=(True, 1)), r"padding\[0\]: expected an int, got True \(bool\)"),
+    (dict(stride=1, padding=1.0), r"padding: expected an int or a pair of ints, got 1\.0"),
+    (dict(stride=1, padding=1, groups=True), r"groups: expected an int, got True \(bool\)"),
+])
+def test_remembered_geometry_keeps_types_apart(kw, message):
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 3, 3))
+    for good in (dict(stride=1, padding=1), dict(stride=1, padding=(1, 1)), dict(groups=1, padding=1)):
+        fc.conv2d(x, w, **good)
+    with pytest.raises(TypeError, match=message):
+        fc.conv2d(x, w, **kw)
