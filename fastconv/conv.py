@@ -10,7 +10,7 @@ from . import _params
 from . import reference
 
 
-def choose_algorithm(p, dtype, backward=False):
+def choose_algorithm(p, dtype, backward=False, input_grad=False):
     """"direct" or "im2col" for `algorithm="auto"`, from the benchmark suite.
 
     Forward (backward=False): the direct micro-kernels beat im2col + BLAS
@@ -24,6 +24,9 @@ def choose_algorithm(p, dtype, backward=False):
     layers always, since im2col's GEMM there has a single row.  The rest
     goes to im2col.  float64 follows the
     same rules where it has vector kernels (AVX-512, no stride-2 loads).
+
+    input_grad=True: `p` is an input gradient's flipped convolution, whose
+    weights are flipped and transposed in a pass of their own first.
 
     Weight gradient (backward=True): the direct kernels' product over pixels
     wins once there are enough pixels to amortise each run's accumulator
@@ -44,12 +47,13 @@ def choose_algorithm(p, dtype, backward=False):
         return "direct" if enough and filled else "im2col"
     if p.stride[1] > 2 or (p.stride[1] == 2 and (isa != "avx512" or dtype != np.float32)):
         return "im2col"
-    if p.N * p.P * p.Q < 128 and not (isa == "avx512" and dtype == np.float32):
+    if p.N * p.P * p.Q < 128 and (input_grad or not (isa == "avx512" and dtype == np.float32)):
         # Each weight meets fewer than 128 pixels: reordering the weights
         # for the micro-kernels costs more than BLAS using them as they are
         # (except for the channels-last kernel, which packs each block of
         # weights into cache just before using it: 2x faster than im2col on
-        # a 7x7 image with 512 channels).
+        # a 7x7 image with 512 channels; but not for an input gradient,
+        # whose weights are first flipped and transposed in a separate pass).
         return "im2col"
     return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
 
@@ -72,7 +76,7 @@ def choose_backward_input_algorithm(p, dtype):
         p.dilation, p.groups) if _flip_padding_ok(p) else None
     if flipped is None:
         return "im2col"
-    return choose_algorithm(flipped, dtype)
+    return choose_algorithm(flipped, dtype, input_grad=True)
 
 
 def _flip_padding_ok(p):
