@@ -17,8 +17,8 @@ import scipy
 
 def _load_kernels():
     """Import the extension with GNU OpenMP's idle threads spinning only
-    briefly (GOMP_SPINCOUNT=1000, about 75 us here) before they sleep,
-    unless the user chose a policy.
+    briefly (GOMP_SPINCOUNT=3000, a few hundred microseconds here) before
+    they sleep, unless the user chose a policy.
 
     Both extremes lose on a shared two-core machine.  libgomp's default
     spin (300000 rounds, tens of milliseconds) uses up the CPU share that
@@ -26,7 +26,11 @@ def _load_kernels():
     Sleeping at once (OMP_WAIT_POLICY=PASSIVE) makes every parallel region
     and barrier wait for a futex wake-up, 20-30 us each in this VM: a
     0.33 ms convolution took 0.70 ms.  A short spin covers the gaps inside
-    a call and between back-to-back calls, then gives the core back.
+    a call and between back-to-back calls, then gives the core back.  It
+    must outlast the Python between two calls: conv2d_bn's argument checks
+    and batch-norm folding take about 50 us when its caches are cold, and
+    with 1000 rounds that gap still cost a 60 us wake-up; 3000 rounds
+    cover it.
     libgomp reads the variable once, when it loads, so it is set only
     around the import and then removed again: other OpenMP runtimes loaded
     later (PyTorch bundles its own) keep their defaults."""
@@ -44,7 +48,7 @@ def _load_kernels():
     return _kernels
 
 
-_SPINCOUNT = 1000
+_SPINCOUNT = 3000
 _wait_policy = None
 _kernels = _load_kernels()
 from . import _params  # noqa: E402

@@ -7,7 +7,7 @@ im2col and PyTorch on the layers of suite.json, in one interleaved run.
     python -m fastconv.bench --threads 1 --json out.json --plot out.png
     python -m fastconv.bench --ops pool2d --layers r50_b32_max3s2
     python -m fastconv.bench --list             the layers, and which the quick run uses
-    GOMP_SPINCOUNT=1000 python -m fastconv.bench    torch's threads spin as briefly as fastconv's
+    GOMP_SPINCOUNT=3000 python -m fastconv.bench    torch's threads spin as briefly as fastconv's
 
 Per layer: each implementation's median time, its GFLOP/s (conv) or GB/s
 (pooling, batch norm), that rate as a fraction of this machine's SGEMM rate
