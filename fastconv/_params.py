@@ -423,6 +423,23 @@ def conv_inputs(x, weight, bias, stride, padding, dilation, groups):
     return contiguous(x, dtype), contiguous(weight, dtype), contiguous(bias, dtype), p, dtype
 
 
+def conv_bn_inputs(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
+                   eps, stride, padding, dilation, groups):
+    """Validate conv2d_bn's arrays and geometry, each array once (a small
+    layer's call is short enough for these checks to show).
+
+    Returns (x, weight, (bias, running_mean, running_var, bn_weight,
+    bn_bias), eps, params, dtype): x and weight C-contiguous in the compute
+    dtype, the per-channel vectors as given (checked only)."""
+    x = as_array(x, "x", 4)
+    weight, *vectors, eps = fuse_inputs(weight, bias, running_mean, running_var,
+                                        bn_weight, bn_bias, eps)
+    p = conv_params(x.shape, weight.shape, stride, padding, dilation, groups)
+    check_allocatable(p.output_shape, "x", "the output")
+    dtype = compute_dtype(x, weight)
+    return contiguous(x, dtype), contiguous(weight, dtype), tuple(vectors), eps, p, dtype
+
+
 # --------------------------------------------------------------------------
 # pooling
 
