@@ -71,6 +71,8 @@ def as_pair(value, name, minimum=None, maximum=None):
 
 def as_positive_float(value, name):
     """A finite float > 0 (eps and the like)."""
+    if type(value) is float and 0 < value < math.inf:   # the common case, quickly
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(
             value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(f"{name}: expected a positive float, got {_describe(value)}")
@@ -348,8 +350,10 @@ def conv_params(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1,
     """Validate a convolution's geometry; shapes are already known 4-D.
     `input_name` is what error messages call the input (x, input_shape).
     Arguments of plain ints, strings and tuples are remembered once valid."""
-    key = _cache_key((tuple(x_shape), tuple(w_shape), stride, padding, dilation,
-                      groups, input_name))
+    # The shapes are only ever read through int(), so they key as they are.
+    args = tuple(v if type(v) is int else _cache_key(v)
+                 for v in (stride, padding, dilation, groups))
+    key = (tuple(x_shape), tuple(w_shape), args, input_name) if None not in args else None
     p = _CONV_PARAMS_CACHE.get(key) if key is not None else None
     if p is None:
         p = _conv_params(x_shape, w_shape, stride, padding, dilation, groups, input_name)
