@@ -159,10 +159,26 @@ def batch_norm_backward(int64_t N, int64_t C, int64_t HW, cnp.ndarray gy,
 
 
 cdef extern from "fastconv.h":
+    void fc_bn_fold_factors(int64_t K, const double *var, const double *gamma,
+                            const double *bias, const double *mean,
+                            const double *beta, double eps, double *scale,
+                            double *fused_bias) nogil
     void fc_bn_fold_weight_f32(int64_t K, int64_t L, const float *w,
                                const double *scale, float *out) nogil
     void fc_bn_fold_weight_f64(int64_t K, int64_t L, const double *w,
                                const double *scale, double *out) nogil
+
+
+def bn_fold_factors(cnp.ndarray var, cnp.ndarray gamma, cnp.ndarray bias,
+                    cnp.ndarray mean, cnp.ndarray beta, double eps,
+                    cnp.ndarray scale, cnp.ndarray fused_bias):
+    """scale = gamma / sqrt(var + eps), fused_bias = (bias - mean) * scale +
+    beta, into the float64 arrays scale and fused_bias (all float64 and
+    C-contiguous; gamma, bias, beta may be None: 1, 0, 0)."""
+    fc_bn_fold_factors(scale.shape[0], <double *>_data(var), <double *>_data(gamma),
+                       <double *>_data(bias), <double *>_data(mean),
+                       <double *>_data(beta), eps, <double *>_data(scale),
+                       <double *>_data(fused_bias))
 
 
 def bn_fold_weight(int64_t K, int64_t L, cnp.ndarray w, cnp.ndarray scale,

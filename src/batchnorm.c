@@ -292,3 +292,17 @@ static const f64_bn_kernels *select_f64(void)
 #undef FN
 #undef KERNELS_T
 #undef SELECT
+
+void fc_bn_fold_factors(int64_t K, const double *var, const double *gamma,
+                        const double *bias, const double *mean,
+                        const double *beta, double eps, double *scale,
+                        double *fused_bias)
+{
+    for (int64_t k = 0; k < K; k++) {
+        const double s = (gamma ? gamma[k] : 1.0) / sqrt(var[k] + eps);
+        const double centred = (bias ? bias[k] : 0.0) - mean[k];
+        const double scaled = centred * s;
+        scale[k] = s;
+        fused_bias[k] = scaled + (beta ? beta[k] : 0.0);
+    }
+}
