@@ -2,10 +2,13 @@
 PyTorch oracle calls, finite differences, and hypothesis strategies for
 random convolution / pooling / batch-norm problems.
 
-Nothing here imports code under test beyond the public API, and nothing
-re-implements fastconv's own argument handling with fastconv's code: the
-oracle side (padding normalisation for torch, etc.) is written afresh.
+Nothing here imports code under test beyond the public API (and the
+instruction-set switch of fastconv._kernels, the tests' way to run each
+level), and nothing re-implements fastconv's own argument handling with
+fastconv's code: the oracle side (padding normalisation for torch, etc.) is
+written afresh.
 """
+import contextlib
 import warnings
 
 import numpy as np
@@ -20,6 +23,32 @@ RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
 
 ALGORITHMS = ("auto", "direct", "im2col")
 FLOAT_DTYPES = (np.float32, np.float64)
+
+# ---------------------------------------------------------------------------
+# instruction-set levels (fastconv._kernels imported on use, so that
+# conftest can import this module before reporting a missing build)
+
+ISA_ORDER = ("generic", "avx2", "avx512")
+
+
+def isa_levels():
+    """The levels from "generic" up to the best one this CPU supports."""
+    from fastconv import _kernels
+    return ISA_ORDER[: ISA_ORDER.index(_kernels.isa_detect()) + 1]
+
+
+@contextlib.contextmanager
+def isa_level(level):
+    """Activate one instruction-set level; restore the previous one after."""
+    from fastconv import _kernels
+    previous = _kernels.isa_active()
+    active = _kernels.isa_select(level)
+    assert active == level, f"isa_select({level!r}) activated {active!r}"
+    try:
+        yield level
+    finally:
+        _kernels.isa_select(previous)
+        assert _kernels.isa_active() == previous
 
 
 def _as_numpy(a):

@@ -14,7 +14,6 @@ The helpers shared by the test files live in tests/_helpers.py; pytest runs
 with --import-mode=importlib, so this directory is put on sys.path here for
 the test files to `from _helpers import ...`.
 """
-import contextlib
 import os
 import sys
 
@@ -24,6 +23,8 @@ from hypothesis import HealthCheck, settings
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
+
+from _helpers import isa_level, isa_levels  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # the compiled extension
@@ -69,15 +70,9 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 # ---------------------------------------------------------------------------
 # fixtures
 
-ISA_ORDER = ("generic", "avx2", "avx512")
-
-
 def supported_isa_levels():
     """The levels from "generic" up to the best one this CPU supports."""
-    if _kernels is None:
-        return ["generic"]
-    best = _kernels.isa_detect()
-    return list(ISA_ORDER[: ISA_ORDER.index(best) + 1])
+    return ["generic"] if _kernels is None else list(isa_levels())
 
 
 @pytest.fixture(scope="session")
@@ -92,19 +87,6 @@ def torch():
         return torch
     torch = pytest.importorskip("torch")
     return torch
-
-
-@contextlib.contextmanager
-def isa_level(level):
-    """Activate one instruction-set level; restore the previous one after."""
-    previous = _kernels.isa_active()
-    active = _kernels.isa_select(level)
-    assert active == level, f"isa_select({level!r}) activated {active!r}"
-    try:
-        yield level
-    finally:
-        _kernels.isa_select(previous)
-        assert _kernels.isa_active() == previous
 
 
 @pytest.fixture(params=supported_isa_levels())

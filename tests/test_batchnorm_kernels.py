@@ -6,7 +6,7 @@ inputs), every instruction-set level, thread-count
 invariance, running statistics of any float type and stride, and conv2d_bn
 against PyTorch's conv2d -> batch_norm(eval) -> relu.
 
-Self-contained (no shared fixtures) so that it runs against any build:
+Runs on its own too:
     PYTHONPATH=. pytest tests/test_batchnorm_kernels.py
 """
 import contextlib
@@ -15,21 +15,11 @@ import numpy as np
 import pytest
 
 import fastconv as fc
-from fastconv import _kernels, reference
+from fastconv import reference
+from _helpers import isa_level, isa_levels
 
-ISA_ORDER = ("generic", "avx2", "avx512")
-LEVELS = ISA_ORDER[: ISA_ORDER.index(_kernels.isa_detect()) + 1]
+LEVELS = isa_levels()
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
-
-
-@contextlib.contextmanager
-def isa_level(level):
-    previous = _kernels.isa_active()
-    assert _kernels.isa_select(level) == level
-    try:
-        yield
-    finally:
-        _kernels.isa_select(previous)
 
 
 @contextlib.contextmanager

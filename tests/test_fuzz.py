@@ -43,7 +43,6 @@ Examples are derandomized (the same every run); their number scales with
 the hypothesis profile of conftest.py (ci: about 20 s for the file on one
 core).
 """
-import contextlib
 import re
 from collections import Counter
 from decimal import Decimal
@@ -55,13 +54,11 @@ from hypothesis import assume, event, given, note, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
-from fastconv import _kernels
-from _helpers import (assert_close, bn_arrays, bn_configs, conv_configs,
-                      pool_configs, pool_out_len)
+from _helpers import (assert_close, bn_arrays, bn_configs, conv_configs, isa_level,
+                      isa_levels, pool_configs, pool_out_len)
 
 VE, TE = ValueError, TypeError
-ISA_ORDER = ("generic", "avx2", "avx512")
-LEVELS = ISA_ORDER[: ISA_ORDER.index(_kernels.isa_detect()) + 1]
+LEVELS = isa_levels()
 # The bounds of _params (main's issue7-validation): strides and input_shape
 # entries up to INT64_MAX; kernel sizes, paddings, dilations, the dilated
 # kernel and the padded input up to GRID_MAX.  Values past them are invalid
@@ -73,16 +70,6 @@ HUGE_STRIDE = (2**31, 2**62 - 1, 2**62 + 3, 2**63 - 1)     # valid strides
 HUGE_GRID = (2**31, 2**61 + 1, 2**62 - 1)     # valid kernel sizes, dilations
 OVER_INT64 = (2**63, 2**63 + 3, 2**64, 10**30)
 OVER_GRID = (2**62, 2**62 + 3, 2**63 - 1, 2**63, 2**64, 10**30)
-
-
-@contextlib.contextmanager
-def isa_level(level):
-    previous = _kernels.isa_active()
-    assert _kernels.isa_select(level) == level
-    try:
-        yield
-    finally:
-        _kernels.isa_select(previous)
 
 
 # ---------------------------------------------------------------------------

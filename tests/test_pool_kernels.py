@@ -22,22 +22,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
-from fastconv import _kernels, reference
+from fastconv import reference
+from _helpers import isa_level, isa_levels
 
-ISA_ORDER = ("generic", "avx2", "avx512")
-LEVELS = ISA_ORDER[: ISA_ORDER.index(_kernels.isa_detect()) + 1]
+LEVELS = isa_levels()
 DTYPES = (np.float32, np.float64)
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-12}
-
-
-@contextlib.contextmanager
-def isa_level(level):
-    previous = _kernels.isa_active()
-    assert _kernels.isa_select(level) == level
-    try:
-        yield level
-    finally:
-        _kernels.isa_select(previous)
 
 
 @contextlib.contextmanager
