@@ -175,10 +175,16 @@ def bn_fold_factors(cnp.ndarray var, cnp.ndarray gamma, cnp.ndarray bias,
     """scale = gamma / sqrt(var + eps), fused_bias = (bias - mean) * scale +
     beta, into the float64 arrays scale and fused_bias (all float64 and
     C-contiguous; gamma, bias, beta may be None: 1, 0, 0)."""
-    fc_bn_fold_factors(scale.shape[0], <double *>_data(var), <double *>_data(gamma),
-                       <double *>_data(bias), <double *>_data(mean),
-                       <double *>_data(beta), eps, <double *>_data(scale),
-                       <double *>_data(fused_bias))
+    cdef int64_t K = scale.shape[0]
+    cdef double *pv = <double *>_data(var)
+    cdef double *pg = <double *>_data(gamma)
+    cdef double *pb = <double *>_data(bias)
+    cdef double *pm = <double *>_data(mean)
+    cdef double *pbeta = <double *>_data(beta)
+    cdef double *ps = <double *>_data(scale)
+    cdef double *pf = <double *>_data(fused_bias)
+    with nogil:
+        fc_bn_fold_factors(K, pv, pg, pb, pm, pbeta, eps, ps, pf)
 
 
 def bn_fold_weight(int64_t K, int64_t L, cnp.ndarray w, cnp.ndarray scale,

@@ -848,8 +848,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
             folded = (T *)fc_malloc((size_t)(s->K * 9) * sizeof(T));
             if (folded == NULL)
                 return FC_ENOMEM;
-            for (int64_t i = 0; i < s->K * 9; i++)
-                folded[i] = FN(scaled)(w[i], wscale, i / 9);
+            FN(fc_bn_fold_weight)(s->K, 9, w, wscale, folded);
         }
         FN(direct_dw3x3)(s, x, folded ? folded : w, bias, relu, y);
         free(folded);
