@@ -12,6 +12,13 @@ static inline T FN(scaled)(T v, const double *scale, int64_t k)
     return scale ? (T)((double)v * scale[k]) : v;
 }
 
+/* Bytes ahead of each of the sixteen rows that the transpose prefetches.
+ * Its sixteen streams of a few hundred bytes each are too short for the
+ * hardware prefetchers, and packing megabytes of weights stalled on them:
+ * four lines ahead made the 9 MB layers (512 channels, 3x3, at 7x7 and
+ * 14x14) 5-12% faster. */
+#define FC_PACK_AHEAD 256
+
 /* Packs nk rows of the weight (output channels, lds values apart), cn
  * input channels from src on, channel-innermost: value (i, c, t) goes to
  * dst[(t * cn + c) * ld + i] for i < 8 and dst[hi + (t * cn + c) * ld + i - 8]
@@ -37,6 +44,8 @@ static void FN(pack_rows)(const T *src, int64_t lds, int64_t cn, int64_t taps,
                     c++;
                 }
             }
+            for (int i = 0; i < 16; i++)
+                __builtin_prefetch(src + i * lds + j + FC_PACK_AHEAD / sizeof(T), 0, 3);
             pack16(src + j, lds, ncols, scale, hi, d);
         }
         return;

@@ -174,6 +174,10 @@ TARGET void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
         } else {
             const __m512 v = scale ? _mm512_fmadd_ps(col[j], s_hi, _mm512_mul_ps(col[j], s_lo))
                                    : col[j];
+            if (hi == 8) {   /* the halves adjoin: one store */
+                _mm512_storeu_ps(dst[j], v);
+                continue;
+            }
             lo = _mm512_castps512_ps256(v);
             up = _mm512_extractf32x8_ps(v, 1);
         }
