@@ -57,8 +57,8 @@ typedef struct {
  * layout needs no transposition.  A call accumulates, for NP output pixels
  * (any positions: their padded-input pixels are listed) x KT output
  * channels, one block of input channels under every tap into a
- * channels-last output buffer; the driver then adds the bias, applies the
- * ReLU and transposes into NCHW. */
+ * channels-last output buffer; the call for the last block also adds the
+ * bias and applies the ReLU, and the driver transposes into NCHW. */
 typedef struct {
     int64_t cb, taps;           /* reduction: input channels x taps */
     const int64_t *tapoff;      /* [taps] padded-input pixels from tap 0 */
@@ -69,15 +69,19 @@ typedef struct {
     int64_t ldo;                /* floats per output-buffer pixel */
     int np;                     /* pixels of this tile (the rest repeat) */
     int accumulate;             /* add to the buffer (later channel blocks) */
+    int last;                   /* the last channel block: bias, ReLU */
+    int relu;
 } fc_nhwc_tile;
 
 /* x: the image's padded copy at the block's first channel; wp: packed
  * weights [taps][Cg][ws] at the block's first channel and the tile's first
- * output channel; out: the tile's first pixel and channel in the buffer. */
+ * output channel; bias: KT values or NULL; out: the tile's first pixel and
+ * channel in the buffer. */
 typedef void (*fc_nhwc_f32_fn)(const fc_nhwc_tile *t, const float *x,
-                               const float *wp, float *out);
+                               const float *wp, const float *bias, float *out);
 typedef void (*fc_nhwc_f64_fn)(const fc_nhwc_tile *t, const double *x,
-                               const double *wp, double *out);
+                               const double *wp, const double *bias,
+                               double *out);
 #define FC_NHWC_NP 6
 #define FC_NHWC_KT 64
 /* input channels per block: a block's weights (taps x 64 x 64) stay in L2 */
@@ -96,7 +100,7 @@ typedef void (*fc_pack16_f64_fn)(const double *src, int64_t lds, int ncols,
 void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
                            const double *scale, int64_t hi, float *const *dst);
 void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *, const float *,
-                                      const float *, float *);
+                                      const float *, const float *, float *);
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *, const float *,
                                    const float *, const float *, float *);
 void f32_conv_direct_1x8x16_avx512(const fc_direct_tile *, const float *,

@@ -632,11 +632,11 @@ static void FN(pack_nhwc_block)(const fc_conv_shape *s, const T *w,
 }
 
 /* Output channels [k0, k0 + 16) of group g of one image, from the
- * channels-last buffer ob (pixels ldo apart) into the NCHW image y, biased
- * and rectified: 16 pixels at a time by the ISA's transpose, element by
- * element at the edges. */
+ * channels-last buffer ob (pixels ldo apart, biased and rectified by the
+ * kernel) into the NCHW image y: 16 pixels at a time by the ISA's
+ * transpose, element by element at the edges. */
 static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
-                            int64_t g, int64_t k0, const T *bias, int relu, T *y)
+                            int64_t g, int64_t k0, T *y)
 {
     const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
     const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
@@ -658,14 +658,6 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
     for (int64_t j = 0; j < nk; j++)
         for (int64_t o = o0; o < PQ; o++)
             dst[j * PQ + o] = src[o * ldo + j];
-    for (int64_t j = 0; j < nk; j++) {
-        const T b = bias ? bias[g * Kg + k0 + j] : (T)0;
-        T *row = dst + j * PQ;
-        for (int64_t o = 0; o < PQ; o++) {
-            const T v = row[o] + b;
-            row[o] = relu && v < 0 ? (T)0 : v;
-        }
-    }
 }
 
 /* The channels-last walk (conv_direct.h): a few images at a time are
@@ -676,7 +668,9 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
  * block's weights stay in L2 across the run.  The output is accumulated
  * channels-last, then biased, rectified and transposed into NCHW.  Items
  * are few and large, so they are handed out one at a time (dynamic): a
- * guided schedule gives the first thread half of eight items at once.
+ * guided schedule gives the first thread half of eight items at once.  An
+ * item that covers all of its images' pixels transposes its channels into
+ * the output at once, while they are in cache.
  *
  * When all images fit one pass and one run of tiles per channel block
  * (the deep layers of small images, whose weights are megabytes), an item
@@ -698,7 +692,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     const int nt = fc_get_num_threads();
     int64_t Hp, Wp, nb, runs, *pix, *tapoff;
     int inline_pack, err = 0;
-    T *xp, *wt = NULL, *ob;
+    T *xp, *wt = NULL, *ob, *bp = NULL;
 
     FN(padded_extent)(s, &Hp, &Wp);
     nb = ((int64_t)16 << 20) / ((Hp * Wp * s->C + PQ * ldo) * (int64_t)sizeof(T));
@@ -714,10 +708,18 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     if (!inline_pack)
         wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
     pix = (int64_t *)fc_malloc(sizeof(int64_t) * (PQ + taps));
-    if (xp == NULL || ob == NULL || (!inline_pack && wt == NULL) || pix == NULL) {
+    /* the kernel reads 64 channels of bias: zero past each group's Kg */
+    if (bias)
+        bp = (T *)fc_calloc((size_t)ldo, sizeof(T));
+    if (xp == NULL || ob == NULL || (!inline_pack && wt == NULL) || pix == NULL ||
+        (bias && bp == NULL)) {
         free(pix);
+        free(bp);
         return FC_ENOMEM;
     }
+    if (bias)
+        for (int64_t g = 0; g < G; g++)
+            memcpy(bp + g * Kgp, bias + g * Kg, (size_t)Kg * sizeof(T));
     tapoff = pix + PQ;
     for (int64_t o = 0; o < PQ; o++)
         pix[o] = o / s->Q * s->sh * Wp + o % s->Q * s->sw;
@@ -747,6 +749,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
             }
             FN(pad_planes)(s, x, n0, nn, Wp, Hp * Wp, xp);
             t.taps = taps; t.tapoff = tapoff; t.cs = Hp * Wp; t.ldo = ldo;
+            t.relu = relu;
 #pragma omp for schedule(dynamic)
             for (int64_t it = 0; it < items; it++) {
                 const int64_t run = it % runs, b = it / runs % nkb;
@@ -758,6 +761,7 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                     const T *wb;
                     t.cb = Cg - c0 < FC_NHWC_CB ? Cg - c0 : FC_NHWC_CB;
                     t.accumulate = c0 > 0;
+                    t.last = c0 + FC_NHWC_CB >= Cg;
                     if (inline_pack) {
                         FN(pack_nhwc_block)(s, w, wscale, g, b * FC_NHWC_KT, c0, t.cb,
                                             FC_NHWC_KT, mine);
@@ -773,20 +777,29 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                             t.pix = pix + o0;
                             t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
                             fn(&t, xp + (n * s->C + g * Cg + c0) * Hp * Wp, wb,
+                               bp ? bp + g * Kgp + b * FC_NHWC_KT : NULL,
                                ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
                         }
                 }
+                if (runs == 1)
+                    for (int64_t n = n1; n < n1 + per_item; n++)
+                        for (int64_t k = b * FC_NHWC_KT; k < (b + 1) * FC_NHWC_KT && k < Kg; k += 16)
+                            FN(nhwc_output)(s, ob + n * PQ * ldo, ldo, g, k,
+                                            y + (n0 + n) * s->K * PQ);
             }
+            if (runs > 1) {
 #pragma omp for schedule(static)
-            for (int64_t nk = 0; nk < nn * G * nk16; nk++)
-                FN(nhwc_output)(s, ob + nk / (G * nk16) * PQ * ldo, ldo,
-                                nk / nk16 % G, nk % nk16 * 16, bias, relu,
-                                y + (n0 + nk / (G * nk16)) * s->K * PQ);
+                for (int64_t nk = 0; nk < nn * G * nk16; nk++)
+                    FN(nhwc_output)(s, ob + nk / (G * nk16) * PQ * ldo, ldo,
+                                    nk / nk16 % G, nk % nk16 * 16,
+                                    y + (n0 + nk / (G * nk16)) * s->K * PQ);
+            }
         }
         if (err)
             break;
     }
     free(pix);
+    free(bp);
     return err;
 }
 

@@ -66,7 +66,7 @@
  * broadcasts feed 24 FMAs. */
 TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
                                              const float *x, const float *wp,
-                                             float *out)
+                                             const float *bias, float *out)
 {
     __m512 acc[6][4];
 #pragma GCC unroll 6
@@ -97,6 +97,20 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
         }
     }
 
+    if (t->last) {
+        __m512 b[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; v++)
+            b[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+#pragma GCC unroll 6
+        for (int j = 0; j < 6; j++)
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; v++) {
+                acc[j][v] = _mm512_add_ps(acc[j][v], b[v]);
+                if (t->relu)   /* max(0, v) with v second: keeps a NaN */
+                    acc[j][v] = _mm512_max_ps(_mm512_setzero_ps(), acc[j][v]);
+            }
+    }
 #pragma GCC unroll 6
     for (int j = 0; j < 6; j++) {
         if (j >= t->np)
@@ -189,8 +203,8 @@ TARGET void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
 #else
 /* Not x86: the dispatcher never selects these. */
 void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t, const float *x,
-                                      const float *wp, float *out)
-{ (void)t; (void)x; (void)wp; (void)out; }
+                                      const float *wp, const float *bias, float *out)
+{ (void)t; (void)x; (void)wp; (void)bias; (void)out; }
 void f32_conv_direct_8x3x16_avx512(const fc_direct_tile *t, const float *x,
                                    const float *wp, const float *b, float *y)
 { (void)t; (void)x; (void)wp; (void)b; (void)y; }
