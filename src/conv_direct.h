@@ -16,6 +16,8 @@
 /* Input channels per cache block: 32 channels x (NV + R - 1) rows of a
  * tile plus their weights stay well inside a 32-48 KB L1. */
 #define FC_DIRECT_CBLOCK 32
+/* the most rows (NV) of any direct kernel */
+#define FC_DIRECT_MAX_NV 8
 
 typedef struct {
     int64_t Cg, taps;           /* input channels of the group, R * S */
@@ -28,6 +30,11 @@ typedef struct {
     int64_t yrow;               /* Q: next output row */
     int64_t nk, nrows;          /* channels and rows of this tile to store */
     uint32_t store_mask;        /* lanes of this tile to store */
+    /* NULL, or (kernels with `packed`) per row: the lanes that are outputs,
+     * stored side by side from y + yoff[row] (a row of the flat walk
+     * crosses output-row ends, whose padding columns it skips) */
+    const int64_t *yoff;
+    const uint32_t *ylanes;
     int relu;
 } fc_direct_tile;
 
@@ -40,14 +47,15 @@ typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
                                  double *y);
 
 /* s2: the kernel loads stride-2 rows itself (VLOAD_S2), wanting one mask
- * bit per input column rather than per lane. */
+ * bit per input column rather than per lane.  packed: it stores selected
+ * lanes side by side (fc_direct_tile.yoff). */
 typedef struct {
-    int lanes, kb, nv, s2;
+    int lanes, kb, nv, s2, packed;
     fc_direct_f32_fn fn;
 } fc_direct_f32_kernel;
 
 typedef struct {
-    int lanes, kb, nv, s2;
+    int lanes, kb, nv, s2, packed;
     fc_direct_f64_fn fn;
 } fc_direct_f64_kernel;
 

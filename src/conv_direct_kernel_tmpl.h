@@ -5,6 +5,8 @@
  *   attribute list or nothing), and the operations
  *   VZERO(), VLOAD(mask, ptr), VGATHER(mask, ptr, sw), VBCAST(ptr),
  *   VFMA(a, b, acc), VADD(a, b), VRELU(v), VSTORE(ptr, mask, v),
+ * optionally VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by side:
+ * the kernel record's `packed`),
  * and optionally VLOAD_S2(mask, ptr) for stride 2: the even elements of
  * 2 x LANES consecutive inputs, `mask` then having one bit per input.
  * Only these lines know the instruction set; the loop nest is shared.
@@ -76,6 +78,12 @@ TARGET void KERNEL_NAME(const fc_direct_tile *t, const T *x, const T *wp,
             VEC v = VADD(acc[k][j], b);
             if (t->relu)
                 v = VRELU(v);
+#ifdef VSTORE_PACKED
+            if (t->yoff != NULL) {
+                VSTORE_PACKED(y + k * t->ystride + t->yoff[j], t->ylanes[j], v);
+                continue;
+            }
+#endif
             VSTORE(y + k * t->ystride + j * t->yrow, t->store_mask, v);
         }
     }

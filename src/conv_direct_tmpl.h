@@ -278,6 +278,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
         t.cstride = s->H * s->W; t.sw = s->sw;
         t.off = off; t.mask = mask;
         t.ystride = P * Q; t.yrow = Q; t.relu = relu;
+        t.yoff = NULL; t.ylanes = NULL;
 #pragma omp for schedule(guided)
         for (int64_t it = 0; it < items; it++) {
             if (!ok)
@@ -403,31 +404,57 @@ static double FN(lanes_efficiency)(const fc_conv_shape *s, KERNEL_T ker)
                     : FN(rows_efficiency)(s, ker.nv, ker.lanes));
 }
 
+/* Where a flat-walk tile's rows go in y (the packed store): per row of
+ * lanes, the lanes that are outputs (not the padding columns past an
+ * output row's end, nor past the last row) and the NCHW offset of the
+ * first, the others following it there. */
+static void FN(flat_outputs)(const fc_conv_shape *s, int64_t Wp, int64_t o0,
+                             int nv, int lanes, int64_t *yoff, uint32_t *ylanes)
+{
+    for (int j = 0; j < nv; j++) {
+        int64_t first = 0;
+        ylanes[j] = 0;
+        for (int l = lanes - 1; l >= 0; l--) {
+            const int64_t o = o0 + (int64_t)j * lanes + l;
+            if (o / Wp < s->P && o % Wp < s->Q) {
+                ylanes[j] |= (uint32_t)1 << l;
+                first = o / Wp * s->Q + o % Wp;
+            }
+        }
+        yoff[j] = first;
+    }
+}
+
 static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                            const T *x, int relu, T *y)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q, H = s->H, W = s->W;
+    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q;
     const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
     const int64_t nkb = pl->nkb;
     const FN(flat_geometry) f = FN(flat_plan)(s, nv, lanes);
     const int nt = fc_get_num_threads();
-    /* images per pass: copies of a few MB, at least one image */
+    /* kernels that store lanes packed write y directly; the others write
+     * whole tiles into a buffer f.L wide, copied out row by row */
+    const int packed = pl->ker.packed;
+    /* images per pass: copies of a few MB, at least one image (counting
+     * the output's share even when it goes straight to y) */
     const int64_t per_image = (s->C * f.cs + s->K * f.L) * (int64_t)sizeof(T);
     const int weights_outer = FN(weights_outer)(s);
     int64_t nb = ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
     int64_t *off;
     uint32_t *mask;
-    T *xp, *yp;
+    T *xp, *yp = NULL;
     int err = 0;
 
     if (nb < 1) nb = 1;
     if (nb > s->N) nb = s->N;
     xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
-    yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
+    if (!packed)
+        yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
     off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
     mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
-    if (!xp || !yp || !off || !mask) {
+    if (!xp || (!packed && !yp) || !off || !mask) {
         free(off); free(mask);
         return FC_ENOMEM;
     }
@@ -442,26 +469,36 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
         const int64_t items = nn * f.ntile * G * nkb;
 #pragma omp parallel num_threads(nt)
-        FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
-#pragma omp parallel num_threads(nt)
         {
             fc_direct_tile t;
+            int64_t yoff[FC_DIRECT_MAX_NV], last_tile = -1;
+            uint32_t ylanes[FC_DIRECT_MAX_NV];
+            FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
             t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
             t.cstride = f.cs; t.sw = 1; t.off = off; t.mask = mask;
-            t.ystride = f.L; t.yrow = lanes; t.relu = relu;
+            t.ystride = packed ? P * Q : f.L; t.yrow = lanes; t.relu = relu;
             t.nrows = nv; t.store_mask = mask[0];
+            t.yoff = packed ? yoff : NULL;
+            t.ylanes = packed ? ylanes : NULL;
 #pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 int64_t b, g, tile, n;
                 FN(decode_item)(it, weights_outer, nkb, G, f.ntile, &b, &g, &tile, &n);
                 const int64_t o0 = tile * nv * lanes;
+                T *yt = packed ? y + ((n0 + n) * s->K + g * Kg + b * kb) * P * Q
+                               : yp + (n * s->K + g * Kg + b * kb) * f.L + o0;
+                if (packed && tile != last_tile) {
+                    FN(flat_outputs)(s, f.Wp, o0, nv, lanes, yoff, ylanes);
+                    last_tile = tile;
+                }
                 t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
                 pl->ker.fn(&t, xp + (n * s->C + g * Cg) * f.cs + o0,
                            pl->wp + (g * nkb + b) * Cg * R * S * kb,
-                           pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
-                           yp + (n * s->K + g * Kg + b * kb) * f.L + o0);
+                           pl->bp ? pl->bp + (g * nkb + b) * kb : NULL, yt);
             }
         }
+        if (packed)
+            continue;
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (int64_t nk = 0; nk < nn * s->K; nk++) {
             const T *src = yp + nk * f.L;
@@ -567,6 +604,7 @@ static int FN(direct_shifted)(const fc_conv_shape *s, const FN(direct_plan) *pl,
         t.Cg = Cg * S; t.taps = R; t.cblock = FC_DIRECT_CBLOCK;
         t.cstride = cs; t.sw = 1; t.off = off; t.mask = mask;
         t.yrow = lanes; t.relu = relu; t.store_mask = mask[0];
+        t.yoff = NULL; t.ylanes = NULL;
 #pragma omp for schedule(guided)
         for (int64_t it = 0; it < s->N * runs; it++) {
             if (buf == NULL)
