@@ -16,8 +16,6 @@
 /* Input channels per cache block: 32 channels x (NV + R - 1) rows of a
  * tile plus their weights stay well inside a 32-48 KB L1. */
 #define FC_DIRECT_CBLOCK 32
-/* the most rows (NV) of any direct kernel */
-#define FC_DIRECT_MAX_NV 8
 
 typedef struct {
     int64_t Cg, taps;           /* input channels of the group, R * S */

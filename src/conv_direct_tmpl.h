@@ -411,17 +411,23 @@ static double FN(lanes_efficiency)(const fc_conv_shape *s, KERNEL_T ker)
 static void FN(flat_outputs)(const fc_conv_shape *s, int64_t Wp, int64_t o0,
                              int nv, int lanes, int64_t *yoff, uint32_t *ylanes)
 {
+    int64_t oh = o0 / Wp, ow = o0 % Wp;   /* of lane l of row j, in turn */
     for (int j = 0; j < nv; j++) {
-        int64_t first = 0;
+        yoff[j] = -1;
         ylanes[j] = 0;
-        for (int l = lanes - 1; l >= 0; l--) {
-            const int64_t o = o0 + (int64_t)j * lanes + l;
-            if (o / Wp < s->P && o % Wp < s->Q) {
+        for (int l = 0; l < lanes; l++) {
+            if (oh < s->P && ow < s->Q) {
                 ylanes[j] |= (uint32_t)1 << l;
-                first = o / Wp * s->Q + o % Wp;
+                if (yoff[j] < 0)
+                    yoff[j] = oh * s->Q + ow;
+            }
+            if (++ow == Wp) {
+                ow = 0;
+                oh++;
             }
         }
-        yoff[j] = first;
+        if (yoff[j] < 0)
+            yoff[j] = 0;
     }
 }
 
@@ -442,8 +448,8 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     const int64_t per_image = (s->C * f.cs + s->K * f.L) * (int64_t)sizeof(T);
     const int weights_outer = FN(weights_outer)(s);
     int64_t nb = ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
-    int64_t *off;
-    uint32_t *mask;
+    int64_t *off, *yoff = NULL;
+    uint32_t *mask, *ylanes = NULL;
     T *xp, *yp = NULL;
     int err = 0;
 
@@ -452,11 +458,18 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
     if (!packed)
         yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
-    off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
-    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
+    off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * (R * S + (packed ? f.ntile : 0)));
+    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * (R * S + (packed ? f.ntile : 0)));
     if (!xp || (!packed && !yp) || !off || !mask) {
         free(off); free(mask);
         return FC_ENOMEM;
+    }
+    if (packed) {
+        yoff = off + nv * R * S;
+        ylanes = mask + nv * R * S;
+        for (int64_t tile = 0; tile < f.ntile; tile++)
+            FN(flat_outputs)(s, f.Wp, tile * nv * lanes, nv, lanes, yoff + tile * nv,
+                             ylanes + tile * nv);
     }
     for (int64_t r = 0; r < R; r++)
         for (int64_t ks = 0; ks < S; ks++)
@@ -471,15 +484,11 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
 #pragma omp parallel num_threads(nt)
         {
             fc_direct_tile t;
-            int64_t yoff[FC_DIRECT_MAX_NV], last_tile = -1;
-            uint32_t ylanes[FC_DIRECT_MAX_NV];
             FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
             t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
             t.cstride = f.cs; t.sw = 1; t.off = off; t.mask = mask;
             t.ystride = packed ? P * Q : f.L; t.yrow = lanes; t.relu = relu;
             t.nrows = nv; t.store_mask = mask[0];
-            t.yoff = packed ? yoff : NULL;
-            t.ylanes = packed ? ylanes : NULL;
 #pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 int64_t b, g, tile, n;
@@ -487,10 +496,8 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                 const int64_t o0 = tile * nv * lanes;
                 T *yt = packed ? y + ((n0 + n) * s->K + g * Kg + b * kb) * P * Q
                                : yp + (n * s->K + g * Kg + b * kb) * f.L + o0;
-                if (packed && tile != last_tile) {
-                    FN(flat_outputs)(s, f.Wp, o0, nv, lanes, yoff, ylanes);
-                    last_tile = tile;
-                }
+                t.yoff = packed ? yoff + tile * nv : NULL;
+                t.ylanes = packed ? ylanes + tile * nv : NULL;
                 t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
                 pl->ker.fn(&t, xp + (n * s->C + g * Cg) * f.cs + o0,
                            pl->wp + (g * nkb + b) * Cg * R * S * kb,
