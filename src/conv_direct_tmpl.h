@@ -194,18 +194,20 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
  * wide at (pt, pl), planes cs floats apart (cs >= the rows the plane
  * needs; the rest zero).  Called from inside a parallel region: planes
  * are shared out. */
+static void FN(pad_plane)(const fc_conv_shape *s, const T *src, int64_t Wp,
+                          int64_t cs, T *dst)
+{
+    memset(dst, 0, (size_t)cs * sizeof(T));
+    for (int64_t ih = 0; ih < s->H; ih++)
+        memcpy(dst + (ih + s->pt) * Wp + s->pl, src + ih * s->W, (size_t)s->W * sizeof(T));
+}
+
 static void FN(pad_planes)(const fc_conv_shape *s, const T *x, int64_t n0,
                            int64_t nn, int64_t Wp, int64_t cs, T *xp)
 {
-    const int64_t H = s->H, W = s->W;
 #pragma omp for schedule(static)
-    for (int64_t nc = 0; nc < nn * s->C; nc++) {
-        const T *src = x + (n0 * s->C + nc) * H * W;
-        T *dst = xp + nc * cs;
-        memset(dst, 0, (size_t)cs * sizeof(T));
-        for (int64_t ih = 0; ih < H; ih++)
-            memcpy(dst + (ih + s->pt) * Wp + s->pl, src + ih * W, (size_t)W * sizeof(T));
-    }
+    for (int64_t nc = 0; nc < nn * s->C; nc++)
+        FN(pad_plane)(s, x + (n0 * s->C + nc) * s->H * s->W, Wp, cs, xp + nc * cs);
 }
 
 /* Packed weights and bias of one call, and the micro-kernel they suit. */
@@ -715,7 +717,10 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
  * are few and large, so they are handed out one at a time (dynamic): a
  * guided schedule gives the first thread half of eight items at once.  An
  * item that covers all of its images' pixels transposes its channels into
- * the output at once, while they are in cache.
+ * the output at once, while they are in cache.  When an image is a single
+ * item (64 channels or fewer, CIFAR's and LeNet's layers), the item also
+ * makes the image's padded copy itself, in its thread's own buffer: no
+ * barrier, and the copy is still in L1 or L2 when the kernel reads it.
  *
  * When all images fit one pass and one run of tiles per channel block
  * (the deep layers of small images, whose weights are megabytes), an item
@@ -736,8 +741,8 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     const NHWC_T fn = FN(select_nhwc)();
     const int nt = fc_get_num_threads();
     int64_t Hp, Wp, nb, runs, *pix, *tapoff;
-    int inline_pack, err = 0;
-    T *xp, *wt = NULL, *ob, *bp = NULL;
+    int inline_pack, own, err = 0;
+    T *xp = NULL, *wt = NULL, *ob = NULL, *bp = NULL;
 
     FN(padded_extent)(s, &Hp, &Wp);
     nb = ((int64_t)16 << 20) / ((Hp * Wp * s->C + PQ * ldo) * (int64_t)sizeof(T));
@@ -748,16 +753,22 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     if (runs > (ntiles + 7) / 8) runs = (ntiles + 7) / 8;
     if (runs < 1) runs = 1;
     inline_pack = nb == s->N && runs == 1 && G * nkb >= 2 * nt;
-    xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
-    ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
+    /* one item per image: each thread pads and stages its own images */
+    own = G * nkb == 1 && runs == 1;
+    if (own)
+        nb = s->N;
+    if (!own) {
+        xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * Hp * Wp * s->C) * sizeof(T));
+        ob = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * PQ * ldo) * sizeof(T));
+    }
     if (!inline_pack)
         wt = (T *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(G * taps * Cg * Kgp) * sizeof(T));
     pix = (int64_t *)fc_malloc(sizeof(int64_t) * (PQ + taps));
     /* the kernel reads 64 channels of bias: zero past each group's Kg */
     if (bias)
         bp = (T *)fc_calloc((size_t)ldo, sizeof(T));
-    if (xp == NULL || ob == NULL || (!inline_pack && wt == NULL) || pix == NULL ||
-        (bias && bp == NULL)) {
+    if ((!own && (xp == NULL || ob == NULL)) || (!inline_pack && wt == NULL) ||
+        pix == NULL || (bias && bp == NULL)) {
         free(pix);
         free(bp);
         return FC_ENOMEM;
@@ -787,12 +798,17 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
             fc_nhwc_tile t;
             T *mine = inline_pack ? (T *)fc_scratch(FC_SLOT_WEIGHT,
                 (size_t)(taps * cbmax * FC_NHWC_KT) * sizeof(T)) : NULL;
-            const int ok = !inline_pack || mine != NULL;
+            /* own: this thread's padded image and output buffer */
+            T *xo = own ? (T *)fc_scratch(FC_SLOT_INPUT,
+                (size_t)(Hp * Wp * s->C) * sizeof(T)) : NULL;
+            T *oo = own ? (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(PQ * ldo) * sizeof(T)) : NULL;
+            const int ok = (!inline_pack || mine != NULL) && (!own || (xo != NULL && oo != NULL));
             if (!ok) {
 #pragma omp atomic write
                 err = FC_ENOMEM;
             }
-            FN(pad_planes)(s, x, n0, nn, Wp, Hp * Wp, xp);
+            if (!own)
+                FN(pad_planes)(s, x, n0, nn, Wp, Hp * Wp, xp);
             t.taps = taps; t.tapoff = tapoff; t.cs = Hp * Wp; t.ldo = ldo;
             t.relu = relu;
 #pragma omp for schedule(dynamic)
@@ -800,8 +816,17 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                 const int64_t run = it % runs, b = it / runs % nkb;
                 const int64_t g = it / (runs * nkb) % G, n1 = it / (runs * nkb * G) * per_item;
                 const int64_t t_lo = ntiles * run / runs, t_hi = ntiles * (run + 1) / runs;
+                /* the padded images and output buffer: the pass's, or
+                 * (own) the thread's, holding image n1 alone */
+                const T *xb = own ? xo : xp;
+                T *obb = own ? oo : ob;
+                const int64_t nbase = own ? n1 : 0;
                 if (!ok)
                     continue;
+                if (own)
+                    for (int64_t c = 0; c < s->C; c++)
+                        FN(pad_plane)(s, x + ((n0 + n1) * s->C + c) * s->H * s->W, Wp,
+                                      Hp * Wp, xo + c * Hp * Wp);
                 for (int64_t c0 = 0; c0 < Cg; c0 += FC_NHWC_CB) {
                     const T *wb;
                     t.cb = Cg - c0 < FC_NHWC_CB ? Cg - c0 : FC_NHWC_CB;
@@ -821,15 +846,15 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                             const int64_t o0 = tile * FC_NHWC_NP;
                             t.pix = pix + o0;
                             t.np = (int)(PQ - o0 < FC_NHWC_NP ? PQ - o0 : FC_NHWC_NP);
-                            fn(&t, xp + (n * s->C + g * Cg + c0) * Hp * Wp, wb,
+                            fn(&t, xb + ((n - nbase) * s->C + g * Cg + c0) * Hp * Wp, wb,
                                bp ? bp + g * Kgp + b * FC_NHWC_KT : NULL,
-                               ob + (n * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
+                               obb + ((n - nbase) * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
                         }
                 }
                 if (runs == 1)
                     for (int64_t n = n1; n < n1 + per_item; n++)
                         for (int64_t k = b * FC_NHWC_KT; k < (b + 1) * FC_NHWC_KT && k < Kg; k += 16)
-                            FN(nhwc_output)(s, ob + n * PQ * ldo, ldo, g, k,
+                            FN(nhwc_output)(s, obb + (n - nbase) * PQ * ldo, ldo, g, k,
                                             y + (n0 + n) * s->K * PQ);
             }
             if (runs > 1) {
