@@ -44,8 +44,10 @@ static void FN(pack_rows)(const T *src, int64_t lds, int64_t cn, int64_t taps,
                     c++;
                 }
             }
+            /* (an address past a row's end is only prefetched, never read) */
             for (int i = 0; i < 16; i++)
-                __builtin_prefetch(src + i * lds + j + FC_PACK_AHEAD / sizeof(T), 0, 3);
+                __builtin_prefetch((const void *)((uintptr_t)(src + i * lds + j) +
+                                                  FC_PACK_AHEAD), 0, 3);
             pack16(src + j, lds, ncols, scale, hi, d);
         }
         return;
@@ -190,10 +192,8 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
     }
 }
 
-/* Images n0 .. n0 + nn of x, each channel zero-padded into a plane Wp
- * wide at (pt, pl), planes cs floats apart (cs >= the rows the plane
- * needs; the rest zero).  Called from inside a parallel region: planes
- * are shared out. */
+/* One channel of x (src) zero-padded into a plane Wp wide at (pt, pl),
+ * cs floats long (cs >= the rows the plane needs; the rest zero). */
 static void FN(pad_plane)(const fc_conv_shape *s, const T *src, int64_t Wp,
                           int64_t cs, T *dst)
 {
@@ -202,6 +202,9 @@ static void FN(pad_plane)(const fc_conv_shape *s, const T *src, int64_t Wp,
         memcpy(dst + (ih + s->pt) * Wp + s->pl, src + ih * s->W, (size_t)s->W * sizeof(T));
 }
 
+/* Images n0 .. n0 + nn of x, each channel padded by pad_plane, planes cs
+ * floats apart.  Called from inside a parallel region: planes are shared
+ * out. */
 static void FN(pad_planes)(const fc_conv_shape *s, const T *x, int64_t n0,
                            int64_t nn, int64_t Wp, int64_t cs, T *xp)
 {

@@ -28,8 +28,7 @@
 /* max(0, v) with v second: MAXPS returns the second operand for a NaN. */
 #define VRELU(v) _mm512_max_ps(_mm512_setzero_ps(), (v))
 #define VSTORE(p, m, v) _mm512_mask_storeu_ps((p), (__mmask16)(m), (v))
-/* compressed in a register, then stored: the compressing store to memory
- * is microcoded on AMD cores */
+/* compressed in a register, then stored under a prefix mask */
 #define VSTORE_PACKED(p, m, v) _mm512_mask_storeu_ps((p),                     \
     (__mmask16)((1u << __builtin_popcount(m)) - 1),                           \
     _mm512_maskz_compress_ps((__mmask16)(m), (v)))

@@ -20,7 +20,7 @@
 #define VADD(a, b) _mm512_add_pd((a), (b))
 #define VRELU(v) _mm512_max_pd(_mm512_setzero_pd(), (v))
 #define VSTORE(p, m, v) _mm512_mask_storeu_pd((p), (__mmask8)(m), (v))
-/* compressed in a register, then stored (see the float32 kernels) */
+/* compressed in a register, then stored under a prefix mask */
 #define VSTORE_PACKED(p, m, v) _mm512_mask_storeu_pd((p),                     \
     (__mmask8)((1u << __builtin_popcount(m)) - 1),                            \
     _mm512_maskz_compress_pd((__mmask8)(m), (v)))
