@@ -448,30 +448,40 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     /* kernels that store lanes packed write y directly; the others write
      * whole tiles into a buffer f.L wide, copied out row by row */
     const int packed = pl->ker.packed;
+    /* Without padding the image's own planes are the padded planes (H x W):
+     * packed kernels then read x itself, their last tile masking the lanes
+     * past the output (which would read past the plane), and nothing is
+     * copied: a 1x1 layer spent a third of its kernel time on that copy. */
+    const int in_place = packed && f.Hp == s->H && f.Wp == s->W && s->pt == 0 && s->pl == 0;
+    const int64_t cs = in_place ? s->H * s->W : f.cs;
     /* images per pass: copies of a few MB, at least one image (counting
      * the output's share even when it goes straight to y) */
     const int64_t per_image = (s->C * f.cs + s->K * f.L) * (int64_t)sizeof(T);
     const int weights_outer = FN(weights_outer)(s);
-    int64_t nb = ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
+    const int64_t nmask = nv * R * S;   /* offsets and masks of a tap set */
+    int64_t nb = in_place ? s->N : ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
     int64_t *off, *yoff = NULL;
     uint32_t *mask, *ylanes = NULL;
-    T *xp, *yp = NULL;
+    T *xp = NULL, *yp = NULL;
     int err = 0;
 
     if (nb < 1) nb = 1;
     if (nb > s->N) nb = s->N;
-    xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
+    if (!in_place)
+        xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
     if (!packed)
         yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
-    off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * (R * S + (packed ? f.ntile : 0)));
-    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * (R * S + (packed ? f.ntile : 0)));
-    if (!xp || (!packed && !yp) || !off || !mask) {
+    /* offsets [taps][nv]; masks [taps][nv], then (in place) the last
+     * tile's; then (packed) each tile's output offsets and lanes */
+    off = (int64_t *)fc_malloc(sizeof(int64_t) * (nmask + (packed ? nv * f.ntile : 0)));
+    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * (2 * nmask + (packed ? nv * f.ntile : 0)));
+    if ((!in_place && !xp) || (!packed && !yp) || !off || !mask) {
         free(off); free(mask);
         return FC_ENOMEM;
     }
     if (packed) {
-        yoff = off + nv * R * S;
-        ylanes = mask + nv * R * S;
+        yoff = off + nmask;
+        ylanes = mask + 2 * nmask;
         for (int64_t tile = 0; tile < f.ntile; tile++)
             FN(flat_outputs)(s, f.Wp, tile * nv * lanes, nv, lanes, yoff + tile * nv,
                              ylanes + tile * nv);
@@ -479,19 +489,30 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     for (int64_t r = 0; r < R; r++)
         for (int64_t ks = 0; ks < S; ks++)
             for (int j = 0; j < nv; j++) {
-                off[(r * S + ks) * nv + j] = j * lanes + r * s->dh * f.Wp + ks * s->dw;
-                mask[(r * S + ks) * nv + j] = lanes == 32 ? 0xffffffffu : ((uint32_t)1 << lanes) - 1;
+                const int64_t i = (r * S + ks) * nv + j;
+                /* the last tile's lanes whose input lies inside the plane
+                 * (all of its outputs' do; lanes past them would read the
+                 * next plane, or past the end of x) */
+                const int64_t o = (f.ntile - 1) * nv * lanes + j * lanes;
+                const int64_t end = s->H * s->W - (o + r * s->dh * f.Wp + ks * s->dw);
+                const int64_t live = end < 0 ? 0 : end;
+                off[i] = j * lanes + r * s->dh * f.Wp + ks * s->dw;
+                mask[i] = lanes == 32 ? 0xffffffffu : ((uint32_t)1 << lanes) - 1;
+                mask[nmask + i] = live >= lanes ? mask[i] : ((uint32_t)1 << live) - 1;
             }
 
     for (int64_t n0 = 0; n0 < s->N; n0 += nb) {
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
         const int64_t items = nn * f.ntile * G * nkb;
+        /* the pass's planes: its copy, or (in place) the images themselves */
+        const T *xin = in_place ? x + n0 * s->C * cs : xp;
 #pragma omp parallel num_threads(nt)
         {
             fc_direct_tile t;
-            FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
+            if (!in_place)
+                FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
             t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
-            t.cstride = f.cs; t.sw = 1; t.off = off; t.mask = mask;
+            t.cstride = cs; t.sw = 1; t.off = off;
             t.ystride = packed ? P * Q : f.L; t.yrow = lanes; t.relu = relu;
             t.nrows = nv; t.store_mask = mask[0];
 #pragma omp for schedule(guided)
@@ -501,10 +522,11 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                 const int64_t o0 = tile * nv * lanes;
                 T *yt = packed ? y + ((n0 + n) * s->K + g * Kg + b * kb) * P * Q
                                : yp + (n * s->K + g * Kg + b * kb) * f.L + o0;
+                t.mask = in_place && tile == f.ntile - 1 ? mask + nmask : mask;
                 t.yoff = packed ? yoff + tile * nv : NULL;
                 t.ylanes = packed ? ylanes + tile * nv : NULL;
                 t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-                pl->ker.fn(&t, xp + (n * s->C + g * Cg) * f.cs + o0,
+                pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs + o0,
                            pl->wp + (g * nkb + b) * Cg * R * S * kb,
                            pl->bp ? pl->bp + (g * nkb + b) * kb : NULL, yt);
             }
