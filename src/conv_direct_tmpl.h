@@ -108,12 +108,16 @@ static void FN(pack_weights)(const fc_conv_shape *s, int kb, int shifted,
  * output is (oh0, ow0).  Rows outside the image get an empty mask (and
  * offset 0), so their loads read nothing. */
 static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv, int s2,
-                           int64_t oh0, int64_t ow0, fc_direct_tile *t,
+                           int64_t wh, int64_t oh0, int64_t ow0, fc_direct_tile *t,
                            int64_t *off, uint32_t *mask)
 {
     const int64_t R = s->R, S = s->S;
     for (int64_t ks = 0; ks < S; ks++) {
         const int64_t iw0 = ow0 * s->sw - s->pl + ks * s->dw;
+        /* column phases (wh > 0): lane l reads phase plane f, column
+         * (iw0 - f) / 2 + l, consecutive */
+        const int64_t f = wh > 0 ? (iw0 % 2 + 2) % 2 : 0;
+        const int64_t col = wh > 0 ? f * s->H * wh + (iw0 - f) / 2 : iw0;
         uint32_t colmask = 0;
         for (int l = 0; l < lanes; l++) {
             const int64_t iw = iw0 + l * s->sw;
@@ -125,7 +129,7 @@ static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv, int s2,
                 const int64_t ih = (oh0 + j) * s->sh - s->pt + r * s->dh;
                 const int valid = oh0 + j < s->P && ih >= 0 && ih < s->H;
                 const int64_t i = (r * S + ks) * nv + j;
-                off[i] = valid ? ih * s->W + iw0 : 0;
+                off[i] = valid ? ih * (wh > 0 ? wh : s->W) + col : 0;
                 mask[i] = valid ? colmask : 0;
             }
     }
@@ -255,18 +259,46 @@ static inline void FN(decode_item)(int64_t it, int weights_outer, int64_t nkb,
  * Work items that write disjoint outputs are handed out guided rather than
  * static: on a shared two-core machine one thread is often descheduled, and
  * a static split then makes the whole call wait for it. */
+/* Column stride 2: the image is first split into its even and odd
+ * columns (two planes H x wh per channel), where a tap's lanes are
+ * consecutive: whole loads, instead of two loads and a permute per vector
+ * (or a gather, for the kernels without VLOAD_S2). */
+static int64_t FN(phase_width)(const fc_conv_shape *s)
+{
+    return s->sw == 2 ? (s->W + 1) / 2 : 0;
+}
+
 static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                            const T *x, int relu, T *y)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
-    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q;
+    const int64_t R = s->R, S = s->S, P = s->P, Q = s->Q, H = s->H, W = s->W;
     const int kb = pl->ker.kb, nv = pl->ker.nv, lanes = pl->ker.lanes;
-    const int s2 = pl->ker.s2 && s->sw == 2;
+    const int64_t wh = FN(phase_width)(s);
+    const int s2 = pl->ker.s2 && s->sw == 2 && wh == 0;
     const int64_t nkb = pl->nkb;
     const int64_t nrt = (P + nv - 1) / nv, nct = (Q + lanes - 1) / lanes;
     const int64_t items = s->N * G * nrt * nct * nkb;
     const int weights_outer = FN(weights_outer)(s);
+    const int64_t cs = wh > 0 ? 2 * H * wh : H * W;
+    const T *xin = x;
     int err = 0;
+
+    if (wh > 0) {
+        T *xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(s->N * s->C * cs) * sizeof(T));
+        if (xp == NULL)
+            return FC_ENOMEM;
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+        for (int64_t row = 0; row < s->N * s->C * H; row++) {
+            const T *src = x + row * W;
+            T *even = xp + row / H * cs + row % H * wh, *odd = even + H * wh;
+            for (int64_t i = 0; i < wh; i++) {
+                even[i] = src[2 * i];
+                odd[i] = 2 * i + 1 < W ? src[2 * i + 1] : (T)0;
+            }
+        }
+        xin = xp;
+    }
 
 #pragma omp parallel num_threads(fc_get_num_threads())
     {
@@ -280,7 +312,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             err = FC_ENOMEM;
         }
         t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
-        t.cstride = s->H * s->W; t.sw = s->sw;
+        t.cstride = cs; t.sw = wh > 0 ? 1 : s->sw;
         t.off = off; t.mask = mask;
         t.ystride = P * Q; t.yrow = Q; t.relu = relu;
         t.yoff = NULL; t.ylanes = NULL;
@@ -293,11 +325,11 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             const int64_t ct = tile % nct, rt = tile / nct;
             const int64_t oh0 = rt * nv, ow0 = ct * lanes;
             if (n * nrt * nct + tile != last_tile) {
-                FN(tile_masks)(s, lanes, nv, s2, oh0, ow0, &t, off, mask);
+                FN(tile_masks)(s, lanes, nv, s2, wh, oh0, ow0, &t, off, mask);
                 last_tile = n * nrt * nct + tile;
             }
             t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-            pl->ker.fn(&t, x + (n * s->C + g * Cg) * s->H * s->W,
+            pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs,
                        pl->wp + (g * nkb + b) * Cg * R * S * kb,
                        pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
                        y + ((n * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
