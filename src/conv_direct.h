@@ -44,16 +44,15 @@ typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
                                  const double *wp, const double *bias,
                                  double *y);
 
-/* s2: the kernel loads stride-2 rows itself (VLOAD_S2), wanting one mask
- * bit per input column rather than per lane.  packed: it stores selected
- * lanes side by side (fc_direct_tile.yoff). */
+/* packed: the kernel stores selected lanes side by side
+ * (fc_direct_tile.yoff). */
 typedef struct {
-    int lanes, kb, nv, s2, packed;
+    int lanes, kb, nv, packed;
     fc_direct_f32_fn fn;
 } fc_direct_f32_kernel;
 
 typedef struct {
-    int lanes, kb, nv, s2, packed;
+    int lanes, kb, nv, packed;
     fc_direct_f64_fn fn;
 } fc_direct_f64_kernel;
 

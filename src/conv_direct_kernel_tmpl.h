@@ -5,10 +5,8 @@
  *   attribute list or nothing), and the operations
  *   VZERO(), VLOAD(mask, ptr), VGATHER(mask, ptr, sw), VBCAST(ptr),
  *   VFMA(a, b, acc), VADD(a, b), VRELU(v), VSTORE(ptr, mask, v),
- * optionally VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by side:
- * the kernel record's `packed`),
- * and optionally VLOAD_S2(mask, ptr) for stride 2: the even elements of
- * 2 x LANES consecutive inputs, `mask` then having one bit per input.
+ * and optionally VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by
+ * side: the kernel record's `packed`).
  * Only these lines know the instruction set; the loop nest is shared.
  *
  * Taps run outside, input channels inside: within a tap the lane masks stay
@@ -56,10 +54,6 @@ TARGET void KERNEL_NAME(const fc_direct_tile *t, const T *x, const T *wp,
             }
             if (t->sw == 1) {
                 FC_DIRECT_CHANNEL_LOOP(VLOAD(m[j], px[j] + c * cs))
-#ifdef VLOAD_S2
-            } else if (t->sw == 2) {
-                FC_DIRECT_CHANNEL_LOOP(VLOAD_S2(m[j], px[j] + c * cs))
-#endif
             } else {
                 FC_DIRECT_CHANNEL_LOOP(VGATHER(m[j], px[j] + c * cs, t->sw))
             }
