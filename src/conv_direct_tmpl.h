@@ -279,68 +279,78 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     const int64_t wh = FN(phase_width)(s);
     const int64_t nkb = pl->nkb;
     const int64_t nrt = (P + nv - 1) / nv, nct = (Q + lanes - 1) / lanes;
-    const int64_t items = s->N * G * nrt * nct * nkb;
     const int weights_outer = FN(weights_outer)(s);
     const int64_t cs = wh > 0 ? 2 * H * wh : H * W;
-    const T *xin = x;
+    const int nt = fc_get_num_threads();
+    /* images per pass: all of x read in place, or (phases) copies of a few
+     * MB at a time, at least one image */
+    int64_t nb = wh > 0 ? ((int64_t)8 << 20) / (s->C * cs * (int64_t)sizeof(T)) : s->N;
+    T *xp = NULL;
     int err = 0;
 
+    if (nb < 1) nb = 1;
+    if (nb > s->N) nb = s->N;
     if (wh > 0) {
-        T *xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(s->N * s->C * cs) * sizeof(T));
+        xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * cs) * sizeof(T));
         if (xp == NULL)
             return FC_ENOMEM;
-#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
-        for (int64_t row = 0; row < s->N * s->C * H; row++) {
-            const T *src = x + row * W;
-            T *even = xp + row / H * cs + row % H * wh, *odd = even + H * wh;
-            for (int64_t i = 0; i < W / 2; i++) {
-                even[i] = src[2 * i];
-                odd[i] = src[2 * i + 1];
-            }
-            if (W % 2) {   /* the odd plane's last column is never read unmasked */
-                even[wh - 1] = src[W - 1];
-                odd[wh - 1] = (T)0;
-            }
-        }
-        xin = xp;
     }
-
-#pragma omp parallel num_threads(fc_get_num_threads())
-    {
-        int64_t *off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
-        uint32_t *mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
-        fc_direct_tile t;
-        int64_t last_tile = -1;
-        const int ok = off != NULL && mask != NULL;
-        if (!ok) {
-#pragma omp atomic write
-            err = FC_ENOMEM;
-        }
-        t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
-        t.cstride = cs; t.sw = wh > 0 ? 1 : s->sw;
-        t.off = off; t.mask = mask;
-        t.ystride = P * Q; t.yrow = Q; t.relu = relu;
-        t.yoff = NULL; t.ylanes = NULL;
-#pragma omp for schedule(guided)
-        for (int64_t it = 0; it < items; it++) {
-            if (!ok)
-                continue;
-            int64_t b, g, tile, n;
-            FN(decode_item)(it, weights_outer, nkb, G, nrt * nct, &b, &g, &tile, &n);
-            const int64_t ct = tile % nct, rt = tile / nct;
-            const int64_t oh0 = rt * nv, ow0 = ct * lanes;
-            if (n * nrt * nct + tile != last_tile) {
-                FN(tile_masks)(s, lanes, nv, wh, oh0, ow0, &t, off, mask);
-                last_tile = n * nrt * nct + tile;
+    for (int64_t n0 = 0; n0 < s->N && !err; n0 += nb) {
+        const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
+        const int64_t items = nn * G * nrt * nct * nkb;
+        const T *xin = wh > 0 ? xp : x + n0 * s->C * cs;
+        if (wh > 0) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+            for (int64_t row = 0; row < nn * s->C * H; row++) {
+                const T *src = x + n0 * s->C * H * W + row * W;
+                T *even = xp + row / H * cs + row % H * wh, *odd = even + H * wh;
+                for (int64_t i = 0; i < W / 2; i++) {
+                    even[i] = src[2 * i];
+                    odd[i] = src[2 * i + 1];
+                }
+                if (W % 2) {   /* the odd plane's last column is never read unmasked */
+                    even[wh - 1] = src[W - 1];
+                    odd[wh - 1] = (T)0;
+                }
             }
-            t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-            pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs,
-                       pl->wp + (g * nkb + b) * Cg * R * S * kb,
-                       pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
-                       y + ((n * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
         }
-        free(off);
-        free(mask);
+#pragma omp parallel num_threads(nt)
+        {
+            int64_t *off = (int64_t *)fc_malloc(sizeof(int64_t) * nv * R * S);
+            uint32_t *mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * nv * R * S);
+            fc_direct_tile t;
+            int64_t last_tile = -1;
+            const int ok = off != NULL && mask != NULL;
+            if (!ok) {
+#pragma omp atomic write
+                err = FC_ENOMEM;
+            }
+            t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
+            t.cstride = cs; t.sw = wh > 0 ? 1 : s->sw;
+            t.off = off; t.mask = mask;
+            t.ystride = P * Q; t.yrow = Q; t.relu = relu;
+            t.yoff = NULL; t.ylanes = NULL;
+#pragma omp for schedule(guided)
+            for (int64_t it = 0; it < items; it++) {
+                if (!ok)
+                    continue;
+                int64_t b, g, tile, n;
+                FN(decode_item)(it, weights_outer, nkb, G, nrt * nct, &b, &g, &tile, &n);
+                const int64_t ct = tile % nct, rt = tile / nct;
+                const int64_t oh0 = rt * nv, ow0 = ct * lanes;
+                if (n * nrt * nct + tile != last_tile) {
+                    FN(tile_masks)(s, lanes, nv, wh, oh0, ow0, &t, off, mask);
+                    last_tile = n * nrt * nct + tile;
+                }
+                t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+                pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs,
+                           pl->wp + (g * nkb + b) * Cg * R * S * kb,
+                           pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
+                           y + (((n0 + n) * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
+            }
+            free(off);
+            free(mask);
+        }
     }
     return err;
 }
