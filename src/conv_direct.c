@@ -14,23 +14,23 @@
 static fc_direct_f32_kernel select_kernel_f32(int depthwise)
 {
     static const fc_direct_f32_kernel dense[] = {
-        {8, 4, 2, 0, f32_conv_direct_4x2x8_generic},
-        {8, 4, 3, 0, f32_conv_direct_4x3x8_avx2},
-        {16, 8, 3, 1, f32_conv_direct_8x3x16_avx512},
+        {8, 4, 2, f32_conv_direct_4x2x8_generic},
+        {8, 4, 3, f32_conv_direct_4x3x8_avx2},
+        {16, 8, 3, f32_conv_direct_8x3x16_avx512},
     };
     static const fc_direct_f32_kernel dw[] = {
-        {8, 1, 4, 0, f32_conv_direct_1x4x8_generic},
-        {8, 1, 6, 0, f32_conv_direct_1x6x8_avx2},
-        {16, 1, 8, 1, f32_conv_direct_1x8x16_avx512},
+        {8, 1, 4, f32_conv_direct_1x4x8_generic},
+        {8, 1, 6, f32_conv_direct_1x6x8_avx2},
+        {16, 1, 8, f32_conv_direct_1x8x16_avx512},
     };
     return depthwise ? dw[fc_isa_active()] : dense[fc_isa_active()];
 }
 
 static fc_direct_f64_kernel select_kernel_f64(int depthwise)
 {
-    static const fc_direct_f64_kernel generic = {8, 4, 2, 0, f64_conv_direct_4x2x8_generic};
-    static const fc_direct_f64_kernel generic_dw = {8, 1, 4, 0, f64_conv_direct_1x4x8_generic};
-    static const fc_direct_f64_kernel avx512 = {8, 8, 3, 1, f64_conv_direct_8x3x8_avx512};
+    static const fc_direct_f64_kernel generic = {8, 4, 2, f64_conv_direct_4x2x8_generic};
+    static const fc_direct_f64_kernel generic_dw = {8, 1, 4, f64_conv_direct_1x4x8_generic};
+    static const fc_direct_f64_kernel avx512 = {8, 8, 3, f64_conv_direct_8x3x8_avx512};
     if (depthwise)
         return generic_dw;
     return fc_isa_active() == FC_ISA_AVX512 ? avx512 : generic;

@@ -28,7 +28,7 @@ typedef struct {
     int64_t yrow;               /* Q: next output row */
     int64_t nk, nrows;          /* channels and rows of this tile to store */
     uint32_t store_mask;        /* lanes of this tile to store */
-    /* NULL, or (kernels with `packed`) per row: the lanes that are outputs,
+    /* NULL, or per row: the lanes that are outputs,
      * stored side by side from y + yoff[row] (a row of the flat walk
      * crosses output-row ends, whose padding columns it skips) */
     const int64_t *yoff;
@@ -44,15 +44,13 @@ typedef void (*fc_direct_f64_fn)(const fc_direct_tile *t, const double *x,
                                  const double *wp, const double *bias,
                                  double *y);
 
-/* packed: the kernel stores selected lanes side by side
- * (fc_direct_tile.yoff). */
 typedef struct {
-    int lanes, kb, nv, packed;
+    int lanes, kb, nv;
     fc_direct_f32_fn fn;
 } fc_direct_f32_kernel;
 
 typedef struct {
-    int lanes, kb, nv, packed;
+    int lanes, kb, nv;
     fc_direct_f64_fn fn;
 } fc_direct_f64_kernel;
 

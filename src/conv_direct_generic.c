@@ -20,6 +20,8 @@
     { for (int l = 0; l < LANES; l++) a.v[l] = a.v[l] < 0 ? (T)0 : a.v[l]; return a; } \
     static inline void V##_store(T *p, uint32_t m, V a)                       \
     { for (int l = 0; l < LANES; l++) if ((m >> l) & 1) p[l] = a.v[l]; }     \
+    static inline void V##_store_packed(T *p, uint32_t m, V a)                \
+    { int i = 0; for (int l = 0; l < LANES; l++) if ((m >> l) & 1) p[i++] = a.v[l]; } \
     static inline V V##_loadu(const T *p)                                     \
     { V r; for (int l = 0; l < LANES; l++) r.v[l] = p[l]; return r; }         \
     static inline void V##_storeu(T *p, V a)                                  \
@@ -38,6 +40,7 @@ GENERIC_VEC(double, vf64)
 #define VADD(a, b) vf32_add((a), (b))
 #define VRELU(v) vf32_relu(v)
 #define VSTORE(p, m, v) vf32_store((p), (m), (v))
+#define VSTORE_PACKED(p, m, v) vf32_store_packed((p), (m), (v))
 #define VLOADU(p) vf32_loadu(p)
 #define VSTOREU(p, v) vf32_storeu((p), (v))
 
@@ -75,6 +78,7 @@ GENERIC_VEC(double, vf64)
 #undef VADD
 #undef VRELU
 #undef VSTORE
+#undef VSTORE_PACKED
 
 #define T double
 #define VEC vf64
@@ -86,6 +90,7 @@ GENERIC_VEC(double, vf64)
 #define VADD(a, b) vf64_add((a), (b))
 #define VRELU(v) vf64_relu(v)
 #define VSTORE(p, m, v) vf64_store((p), (m), (v))
+#define VSTORE_PACKED(p, m, v) vf64_store_packed((p), (m), (v))
 #define VLOADU(p) vf64_loadu(p)
 #define VSTOREU(p, v) vf64_storeu((p), (v))
 

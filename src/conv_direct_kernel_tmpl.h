@@ -4,9 +4,8 @@
  *   T, VEC (the vector type), LANES, KB, NV, KERNEL_NAME, TARGET (an
  *   attribute list or nothing), and the operations
  *   VZERO(), VLOAD(mask, ptr), VGATHER(mask, ptr, sw), VBCAST(ptr),
- *   VFMA(a, b, acc), VADD(a, b), VRELU(v), VSTORE(ptr, mask, v),
- * and optionally VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by
- * side: the kernel record's `packed`).
+ *   VFMA(a, b, acc), VADD(a, b), VRELU(v), VSTORE(ptr, mask, v) and
+ *   VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by side).
  * Only these lines know the instruction set; the loop nest is shared.
  *
  * Taps run outside, input channels inside: within a tap the lane masks stay
@@ -72,12 +71,10 @@ TARGET void KERNEL_NAME(const fc_direct_tile *t, const T *x, const T *wp,
             VEC v = VADD(acc[k][j], b);
             if (t->relu)
                 v = VRELU(v);
-#ifdef VSTORE_PACKED
-            if (t->yoff != NULL) {
+            if (t->yoff) {
                 VSTORE_PACKED(y + k * t->ystride + t->yoff[j], t->ylanes[j], v);
                 continue;
             }
-#endif
             VSTORE(y + k * t->ystride + j * t->yrow, t->store_mask, v);
         }
     }

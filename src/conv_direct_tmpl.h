@@ -254,12 +254,6 @@ static inline void FN(decode_item)(int64_t it, int weights_outer, int64_t nkb,
     }
 }
 
-/* The row-tiled walk over the output: tiles of NV rows x LANES columns,
- * lanes along each output row, offsets and masks per tile.
- *
- * Work items that write disjoint outputs are handed out guided rather than
- * static: on a shared two-core machine one thread is often descheduled, and
- * a static split then makes the whole call wait for it. */
 /* Column stride 2: the image is first split into its even and odd
  * columns (two planes H x wh per channel), where a tap's lanes are
  * consecutive: whole loads, where loading every other input took two
@@ -270,6 +264,12 @@ static int64_t FN(phase_width)(const fc_conv_shape *s)
     return s->sw == 2 ? (s->W + 1) / 2 : 0;
 }
 
+/* The row-tiled walk over the output: tiles of NV rows x LANES columns,
+ * lanes along each output row, offsets and masks per tile.
+ *
+ * Work items that write disjoint outputs are handed out guided rather than
+ * static: on a shared two-core machine one thread is often descheduled, and
+ * a static split then makes the whole call wait for it. */
 static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                            const T *x, int relu, T *y)
 {
@@ -492,47 +492,39 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
     const int64_t nkb = pl->nkb;
     const FN(flat_geometry) f = FN(flat_plan)(s, nv, lanes);
     const int nt = fc_get_num_threads();
-    /* kernels that store lanes packed write y directly; the others write
-     * whole tiles into a buffer f.L wide, copied out row by row */
-    const int packed = pl->ker.packed;
     /* Without padding the image's own planes are the padded planes (H x W):
-     * packed kernels then read x itself, their last tile masking the lanes
-     * past the output (which would read past the plane), and nothing is
-     * copied: a 1x1 layer spent a third of its kernel time on that copy. */
-    const int in_place = packed && f.Hp == s->H && f.Wp == s->W && s->pt == 0 && s->pl == 0;
+     * the kernels then read x itself, the last tile masking the lanes past
+     * the output (which would read past the plane), and nothing is copied:
+     * a 1x1 layer spent a third of its kernel time on that copy. */
+    const int in_place = f.Hp == s->H && f.Wp == s->W && s->pt == 0 && s->pl == 0;
     const int64_t cs = in_place ? s->H * s->W : f.cs;
     /* images per pass: copies of a few MB, at least one image (counting
-     * the output's share even when it goes straight to y) */
+     * an output's worth too: the tiles' stores stay near the copy) */
     const int64_t per_image = (s->C * f.cs + s->K * f.L) * (int64_t)sizeof(T);
     const int weights_outer = FN(weights_outer)(s);
     const int64_t nmask = nv * R * S;   /* offsets and masks of a tap set */
     int64_t nb = in_place ? s->N : ((int64_t)8 << 20) / (per_image > 0 ? per_image : 1);
-    int64_t *off, *yoff = NULL;
-    uint32_t *mask, *ylanes = NULL;
-    T *xp = NULL, *yp = NULL;
-    int err = 0;
+    int64_t *off, *yoff;
+    uint32_t *mask, *ylanes;
+    T *xp = NULL;
 
     if (nb < 1) nb = 1;
     if (nb > s->N) nb = s->N;
     if (!in_place)
         xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * f.cs) * sizeof(T));
-    if (!packed)
-        yp = (T *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(nb * s->K * f.L) * sizeof(T));
-    /* offsets [taps][nv]; masks [taps][nv], then (in place) the last
-     * tile's; then (packed) each tile's output offsets and lanes */
-    off = (int64_t *)fc_malloc(sizeof(int64_t) * (nmask + (packed ? nv * f.ntile : 0)));
-    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * (2 * nmask + (packed ? nv * f.ntile : 0)));
-    if ((!in_place && !xp) || (!packed && !yp) || !off || !mask) {
+    /* offsets [taps][nv]; masks [taps][nv], then the last tile's (in
+     * place); then each tile's output offsets and lanes */
+    off = (int64_t *)fc_malloc(sizeof(int64_t) * (nmask + nv * f.ntile));
+    mask = (uint32_t *)fc_malloc(sizeof(uint32_t) * (2 * nmask + nv * f.ntile));
+    if ((!in_place && !xp) || !off || !mask) {
         free(off); free(mask);
         return FC_ENOMEM;
     }
-    if (packed) {
-        yoff = off + nmask;
-        ylanes = mask + 2 * nmask;
-        for (int64_t tile = 0; tile < f.ntile; tile++)
-            FN(flat_outputs)(s, f.Wp, tile * nv * lanes, nv, lanes, yoff + tile * nv,
-                             ylanes + tile * nv);
-    }
+    yoff = off + nmask;
+    ylanes = mask + 2 * nmask;
+    for (int64_t tile = 0; tile < f.ntile; tile++)
+        FN(flat_outputs)(s, f.Wp, tile * nv * lanes, nv, lanes, yoff + tile * nv,
+                         ylanes + tile * nv);
     for (int64_t r = 0; r < R; r++)
         for (int64_t ks = 0; ks < S; ks++)
             for (int j = 0; j < nv; j++) {
@@ -560,36 +552,26 @@ static int FN(direct_flat)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                 FN(pad_planes)(s, x, n0, nn, f.Wp, f.cs, xp);
             t.Cg = Cg; t.taps = R * S; t.cblock = FC_DIRECT_CBLOCK;
             t.cstride = cs; t.sw = 1; t.off = off;
-            t.ystride = packed ? P * Q : f.L; t.yrow = lanes; t.relu = relu;
+            t.ystride = P * Q; t.yrow = lanes; t.relu = relu;
             t.nrows = nv; t.store_mask = mask[0];
 #pragma omp for schedule(guided)
             for (int64_t it = 0; it < items; it++) {
                 int64_t b, g, tile, n;
                 FN(decode_item)(it, weights_outer, nkb, G, f.ntile, &b, &g, &tile, &n);
                 const int64_t o0 = tile * nv * lanes;
-                T *yt = packed ? y + ((n0 + n) * s->K + g * Kg + b * kb) * P * Q
-                               : yp + (n * s->K + g * Kg + b * kb) * f.L + o0;
+                T *yt = y + ((n0 + n) * s->K + g * Kg + b * kb) * P * Q;
                 t.mask = in_place && tile == f.ntile - 1 ? mask + nmask : mask;
-                t.yoff = packed ? yoff + tile * nv : NULL;
-                t.ylanes = packed ? ylanes + tile * nv : NULL;
+                t.yoff = yoff + tile * nv;
+                t.ylanes = ylanes + tile * nv;
                 t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
                 pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs + o0,
                            pl->wp + (g * nkb + b) * Cg * R * S * kb,
                            pl->bp ? pl->bp + (g * nkb + b) * kb : NULL, yt);
             }
         }
-        if (packed)
-            continue;
-#pragma omp parallel for num_threads(nt) schedule(static)
-        for (int64_t nk = 0; nk < nn * s->K; nk++) {
-            const T *src = yp + nk * f.L;
-            T *dst = y + (n0 * s->K + nk) * P * Q;
-            for (int64_t oh = 0; oh < P; oh++)
-                memcpy(dst + oh * Q, src + oh * f.Wp, (size_t)Q * sizeof(T));
-        }
     }
     free(off); free(mask);
-    return err;
+    return 0;
 }
 
 /* Rows row_lo .. row_hi of the shifted copies of one image (x at its

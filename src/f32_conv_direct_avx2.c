@@ -16,6 +16,17 @@ TARGET static inline __m256i lane_mask(uint32_t bits)
     return _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32((int)bits), sel), sel);
 }
 
+/* the lanes in bits, side by side from p (AVX2 has no compress) */
+TARGET static inline void store_packed(float *p, uint32_t bits, __m256 v)
+{
+    float lanes[8];
+    int i = 0;
+    _mm256_storeu_ps(lanes, v);
+    for (int l = 0; l < 8; l++)
+        if ((bits >> l) & 1)
+            p[i++] = lanes[l];
+}
+
 TARGET static inline __m256 gather(uint32_t bits, const float *p, int64_t sw)
 {
     const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
@@ -35,6 +46,7 @@ TARGET static inline __m256 gather(uint32_t bits, const float *p, int64_t sw)
 #define VADD(a, b) _mm256_add_ps((a), (b))
 #define VRELU(v) _mm256_max_ps(_mm256_setzero_ps(), (v))
 #define VSTORE(p, m, v) _mm256_maskstore_ps((p), lane_mask(m), (v))
+#define VSTORE_PACKED(p, m, v) store_packed((p), (m), (v))
 
 #define KB 4
 #define NV 3
