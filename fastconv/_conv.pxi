@@ -22,10 +22,11 @@ cdef extern from "fastconv.h":
 
     double fc_conv2d_direct_efficiency_f32(const fc_conv_shape *s)
     double fc_conv2d_direct_efficiency_f64(const fc_conv_shape *s)
+    double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
     double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s)
     double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s)
 
-CONV_ALGORITHMS = {"im2col": 0, "direct": 1}
+CONV_ALGORITHMS = {"im2col": 0, "direct": 1, "winograd": 2}
 
 
 cdef fc_conv_shape _conv_shape(p):
@@ -98,6 +99,15 @@ def conv2d_backward(p, str algorithm, cnp.ndarray gy, cnp.ndarray x,
                                          <double *>pgx, <double *>pgw,
                                          <double *>pgb)
     _check(err)
+
+
+def conv2d_winograd_efficiency(p, dtype):
+    """Fraction of the Winograd GEMMs' lanes that compute real outputs; 0
+    where the algorithm does not apply."""
+    cdef fc_conv_shape s = _conv_shape(p)
+    if dtype == np.float32:
+        return fc_conv2d_winograd_efficiency_f32(&s)
+    return 0.0
 
 
 def conv2d_direct_efficiency(p, dtype):

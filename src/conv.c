@@ -24,13 +24,15 @@ BIAS_GRAD(double, bias_grad_f64)
 
 /* The direct algorithm folds wscale into the weight while packing it; im2col
  * multiplies by the weight as stored, so it gets a folded copy. */
-#define CONV_FORWARD(T, NAME, DIRECT, IM2COL, FOLD)                          \
+#define CONV_FORWARD(T, NAME, DIRECT, WINOGRAD, IM2COL, FOLD)                \
     int NAME(const fc_conv_shape *s, int algo, const T *x, const T *w,       \
              const double *wscale, const T *bias, int relu, T *y)            \
     {                                                                        \
         const int64_t L = s->C / s->groups * s->R * s->S;                    \
         T *folded = NULL;                                                    \
         int err;                                                             \
+        if (algo == FC_CONV_WINOGRAD)                                        \
+            return WINOGRAD(s, x, w, wscale, bias, relu, y);                 \
         if (algo == FC_CONV_DIRECT)                                          \
             return DIRECT(s, x, w, wscale, bias, relu, y);                   \
         if (wscale && s->K * L > 0) {                                        \
@@ -43,9 +45,12 @@ BIAS_GRAD(double, bias_grad_f64)
         free(folded);                                                        \
         return err;                                                          \
     }
-CONV_FORWARD(float, fc_conv2d_f32, fc_conv2d_direct_f32, fc_conv2d_im2col_f32,
+CONV_FORWARD(float, fc_conv2d_f32, fc_conv2d_direct_f32, fc_conv2d_winograd_f32,
+             fc_conv2d_im2col_f32,
              fc_bn_fold_weight_f32)
-CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_im2col_f64,
+/* float64 has no Winograd kernels: its "winograd" is the direct algorithm */
+CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_direct_f64,
+             fc_conv2d_im2col_f64,
              fc_bn_fold_weight_f64)
 
 int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,

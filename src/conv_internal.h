@@ -23,6 +23,9 @@ int fc_conv2d_direct_f32(const fc_conv_shape *s, const float *x,
 int fc_conv2d_direct_f64(const fc_conv_shape *s, const double *x,
                          const double *w, const double *wscale,
                          const double *bias, int relu, double *y);
+int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
+                           const float *w, const double *wscale,
+                           const float *bias, int relu, float *y);
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
                                   const float *x, const float *w, float *gx,
                                   float *gw);

@@ -18,7 +18,9 @@ typedef struct {
     int64_t groups;
 } fc_conv_shape;
 
-enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1 };
+/* FC_CONV_WINOGRAD: F(2x2, 3x3) for float32 where it applies
+ * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere. */
+enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2 };
 
 /* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */
 
@@ -46,6 +48,10 @@ int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
  * wasted): what algorithm="auto" weighs against im2col. */
 double fc_conv2d_direct_efficiency_f32(const fc_conv_shape *s);
 double fc_conv2d_direct_efficiency_f64(const fc_conv_shape *s);
+/* The same for the Winograd GEMMs (tiles x output channels); 0 where the
+ * algorithm does not apply (float32, AVX-512, dense 3x3, stride and
+ * dilation 1). */
+double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s);
 /* The same for the direct weight-gradient kernels' channel tiles. */
 double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s);
 double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s);

@@ -1,0 +1,217 @@
+/* Winograd F(2x2, 3x3) convolution, float32 (conv_winograd.h): dense 3x3
+ * layers of stride 1 and dilation 1, with AVX-512.
+ *
+ * The weights are transformed once per call (U, [xi][block of 8 output
+ * channels][c][8]).  A work item is three groups of 16 tiles: its input
+ * transform V (16 x C x 48 floats) stays in the thread's L2 while, block by
+ * block of 8 output channels, the 16 GEMMs write M (16 x 8 x 48 floats, in
+ * L1) and the output transform adds the bias and applies the ReLU on its
+ * way to y: nothing of the size of the output is written twice.
+ *
+ * Items are whole, and each output is computed the same way whichever
+ * thread takes it, so results do not depend on the thread count.  Inputs
+ * or weights out of the transforms' safe range (not finite, or beyond
+ * FC_WINO_SAFE in magnitude) are not transformed: the weights send the
+ * call to the direct algorithm, an item's inputs send its tiles to an exact
+ * loop, so NaN and inf land where the direct convolution puts them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "conv_internal.h"
+#include "conv_direct.h"
+#include "conv_winograd.h"
+
+typedef struct {
+    fc_wino_weight_f32_fn weight;
+    fc_wino_input_f32_fn input;
+    fc_wino_output_f32_fn output;
+    fc_direct_f32_fn gemm;       /* KB x NV x 16 with KB = 8, NV = 3 */
+} wino_kernels;
+
+static int select_kernels(wino_kernels *k)
+{
+    if (fc_isa_active() != FC_ISA_AVX512)
+        return 0;
+    k->weight = f32_winograd_weight_2x2_3x3_avx512;
+    k->input = f32_winograd_input_2x2_3x3_avx512;
+    k->output = f32_winograd_output_2x2_3x3_avx512;
+    k->gemm = f32_conv_direct_8x3x16_avx512;
+    return 1;
+}
+
+static int shape_fits(const fc_conv_shape *s)
+{
+    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
+           s->sw == 1 && s->dh == 1 && s->dw == 1;
+}
+
+/* The tiles of a call: th x tw per image, tpr groups per row of tiles. */
+typedef struct {
+    int64_t th, tw, gpr, ngroups, nitems;
+} wino_grid;
+
+static wino_grid grid_of(const fc_conv_shape *s)
+{
+    wino_grid g;
+    g.th = (s->P + 1) / 2;
+    g.tw = (s->Q + 1) / 2;
+    g.gpr = (g.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
+    g.ngroups = s->N * g.th * g.gpr;
+    g.nitems = (g.ngroups + FC_WINO_GROUPS - 1) / FC_WINO_GROUPS;
+    return g;
+}
+
+/* Fraction of the GEMMs' lanes (tiles x output channels) that compute real
+ * outputs; 0 where the algorithm does not apply. */
+double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
+{
+    wino_kernels k;
+    if (!shape_fits(s) || !select_kernels(&k) || s->N * s->P * s->Q * s->K == 0)
+        return 0.0;
+    const wino_grid g = grid_of(s);
+    const int64_t kb = (s->K + FC_WINO_KB - 1) / FC_WINO_KB * FC_WINO_KB;
+    return (double)(s->N * g.th * g.tw) / (double)(g.nitems * FC_WINO_TB) *
+           (double)s->K / (double)kb;
+}
+
+/* A group's place: image, row of tiles, first tile of the row. */
+typedef struct {
+    int64_t n, tr, tc0;
+} wino_group;
+
+static wino_group group_at(const wino_grid *g, int64_t i)
+{
+    wino_group r;
+    r.n = i / (g->th * g->gpr);
+    r.tr = i / g->gpr % g->th;
+    r.tc0 = i % g->gpr * FC_WINO_LANES;
+    return r;
+}
+
+/* The group's outputs computed one by one, in double, with the folded
+ * weights' float values: for inputs the transforms must not see. */
+static void exact_group(const fc_conv_shape *s, const wino_group *gr,
+                        const float *x, const float *w, const double *wscale,
+                        const float *bias, int relu, float *y)
+{
+    const int64_t p0 = 2 * gr->tr, q0 = 2 * gr->tc0;
+    const int64_t p1 = p0 + 2 < s->P ? p0 + 2 : s->P;
+    const int64_t q1 = q0 + 2 * FC_WINO_LANES < s->Q ? q0 + 2 * FC_WINO_LANES : s->Q;
+    for (int64_t k = 0; k < s->K; k++) {
+        const double f = wscale ? wscale[k] : 1.0;
+        for (int64_t p = p0; p < p1; p++)
+            for (int64_t q = q0; q < q1; q++) {
+                double acc = 0.0;
+                for (int64_t c = 0; c < s->C; c++)
+                    for (int64_t r = 0; r < 3; r++) {
+                        const int64_t h = p - s->pt + r;
+                        if (h < 0 || h >= s->H)
+                            continue;
+                        for (int64_t t = 0; t < 3; t++) {
+                            const int64_t col = q - s->pl + t;
+                            if (col < 0 || col >= s->W)
+                                continue;
+                            const float wf = (float)(w[((k * s->C + c) * 3 + r) * 3 + t] * f);
+                            acc += (double)x[((gr->n * s->C + c) * s->H + h) * s->W + col] * wf;
+                        }
+                    }
+                float v = (float)acc + (bias ? bias[k] : 0.0f);
+                if (relu && v < 0)
+                    v = 0;
+                y[((gr->n * s->K + k) * s->P + p) * s->Q + q] = v;
+            }
+    }
+}
+
+int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
+                           const float *w, const double *wscale,
+                           const float *bias, int relu, float *y)
+{
+    wino_kernels kn;
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !shape_fits(s) ||
+        !select_kernels(&kn))
+        return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+
+    const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
+    const int64_t uplane = nkb * C * FC_WINO_KB;   /* floats per xi of U */
+    const int64_t vplane = C * FC_WINO_TB, mplane = FC_WINO_KB * FC_WINO_TB;
+    const wino_grid g = grid_of(s);
+    const int nt = fc_get_num_threads();
+    float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * uplane) * sizeof(float));
+    int err = 0, unsafe = 0;
+    if (u == NULL)
+        return FC_ENOMEM;
+
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(|:unsafe)
+    for (int64_t b = 0; b < nkb; b++) {
+        const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
+        unsafe |= kn.weight(w + b * FC_WINO_KB * C * 9, C, nk,
+                            wscale ? wscale + b * FC_WINO_KB : NULL,
+                            u + b * C * FC_WINO_KB, uplane);
+    }
+    if (unsafe)
+        return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+
+#pragma omp parallel num_threads(nt)
+    {
+        static const int64_t off[FC_WINO_GROUPS] = {0, FC_WINO_LANES, 2 * FC_WINO_LANES};
+        static const uint32_t all[FC_WINO_GROUPS] = {0xFFFFu, 0xFFFFu, 0xFFFFu};
+        float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * vplane) * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * mplane) * sizeof(float));
+        fc_direct_tile t;
+        memset(&t, 0, sizeof t);
+        t.Cg = C; t.taps = 1; t.cblock = C; t.cstride = FC_WINO_TB; t.sw = 1;
+        t.off = off; t.mask = all;
+        t.ystride = FC_WINO_TB; t.yrow = FC_WINO_LANES;
+        t.nrows = FC_WINO_GROUPS; t.store_mask = 0xFFFFu;
+        if (v == NULL || m == NULL) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+#pragma omp for schedule(dynamic)
+        for (int64_t it = 0; it < g.nitems; it++) {
+            wino_group gr[FC_WINO_GROUPS];
+            const int64_t g0 = it * FC_WINO_GROUPS;
+            const int ng = (int)(g.ngroups - g0 < FC_WINO_GROUPS ? g.ngroups - g0 : FC_WINO_GROUPS);
+            int bad = 0;
+            if (v == NULL || m == NULL)
+                continue;
+            for (int j = 0; j < ng; j++) {
+                gr[j] = group_at(&g, g0 + j);
+                bad |= kn.input(x + gr[j].n * C * s->H * s->W, C, s->H, s->W,
+                                2 * gr[j].tr - s->pt, 2 * gr[j].tc0 - s->pl,
+                                v + j * FC_WINO_LANES, FC_WINO_TB, vplane);
+            }
+            if (bad) {
+                for (int j = 0; j < ng; j++)
+                    exact_group(s, &gr[j], x, w, wscale, bias, relu, y);
+                continue;
+            }
+            for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
+                for (int64_t r = 0; r < 16 * C; r++)
+                    memset(v + r * FC_WINO_TB + j * FC_WINO_LANES, 0,
+                           FC_WINO_LANES * sizeof(float));
+            for (int64_t b = 0; b < nkb; b++) {
+                const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
+                t.nk = FC_WINO_KB;   /* rows past nk are zero weights */
+                for (int xi = 0; xi < 16; xi++)
+                    kn.gemm(&t, v + xi * vplane, u + xi * uplane + b * C * FC_WINO_KB,
+                            NULL, m + xi * mplane);
+                for (int k = 0; k < nk; k++) {
+                    const int64_t kk = b * FC_WINO_KB + k;
+                    for (int j = 0; j < ng; j++) {
+                        const int64_t p0 = 2 * gr[j].tr, q0 = 2 * gr[j].tc0;
+                        const int nrows = (int)(s->P - p0 < 2 ? s->P - p0 : 2);
+                        const int64_t cols = s->Q - q0 < 2 * FC_WINO_LANES ? s->Q - q0
+                                                                            : 2 * FC_WINO_LANES;
+                        kn.output(m + k * FC_WINO_TB + j * FC_WINO_LANES, mplane,
+                                  bias ? bias[kk] : 0.0f, relu,
+                                  y + ((gr[j].n * K + kk) * s->P + p0) * s->Q + q0,
+                                  s->Q, nrows, (int)cols);
+                    }
+                }
+            }
+        }
+    }
+    return err;
+}

@@ -1,0 +1,65 @@
+/* Winograd F(2x2, 3x3) convolution: the transforms' micro-kernels
+ * (f32_winograd_2x2_3x3_avx512.c) and the layout the driver
+ * (conv_winograd.c) holds them to.
+ *
+ * A 2x2 output tile is B^T d B of its 4x4 input patch d (V: 16 values per
+ * channel), multiplied point by point with G g G^T of each 3x3 filter g
+ * (U: 16 values per channel pair), summed over input channels (16 GEMMs,
+ * one per point xi of the 4x4 grid) and brought back by A^T M A (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16
+ * multiplications for 4 outputs where the direct convolution makes 36.
+ *
+ * Tiles are taken 16 at a time along a row of tiles (a "group": the vector
+ * lanes); the GEMMs run on the direct convolution's 8 x 3 x 16 kernel
+ * (fc_direct_tile with one tap), so a work item is three groups. */
+#ifndef FC_CONV_WINOGRAD_H
+#define FC_CONV_WINOGRAD_H
+
+#include <stdint.h>
+
+#define FC_WINO_LANES 16        /* tiles per group */
+#define FC_WINO_GROUPS 3        /* groups per item: the kernel's NV */
+#define FC_WINO_KB 8            /* output channels per GEMM block: its KB */
+#define FC_WINO_TB (FC_WINO_LANES * FC_WINO_GROUPS)   /* tiles per item */
+
+/* Beyond this magnitude (or not finite) a value could make the transforms
+ * overflow where the direct sum would not, or turn an inf into inf - inf:
+ * such inputs and weights take the direct route. */
+#define FC_WINO_SAFE 0x1p40f
+
+/* U for KB output channels from k0 and every input channel: the weight
+ * block w[k0 ..][C][3][3] (nk <= KB rows, rows C * 9 apart), each filter
+ * times wscale[k] (double, rounded once to float, as the direct kernels
+ * fold it) when wscale is not NULL, transformed into u[xi][c][KB] (xi
+ * planes `plane` floats apart; rows past nk zero).  Returns nonzero when a
+ * folded weight is out of the safe range. */
+typedef int (*fc_wino_weight_f32_fn)(const float *w, int64_t C, int nk,
+                                     const double *wscale, float *u,
+                                     int64_t plane);
+
+/* V for one group: 16 tiles whose 4x4 patches start at input row `row0`
+ * and columns col0, col0 + 2, ... (outside the H x W plane: zero padding),
+ * every channel of the image x; v[xi * plane + c * ldv + lane].  Returns
+ * nonzero when an input value read is out of the safe range. */
+typedef int (*fc_wino_input_f32_fn)(const float *x, int64_t C, int64_t H,
+                                    int64_t W, int64_t row0, int64_t col0,
+                                    float *v, int64_t ldv, int64_t plane);
+
+/* Outputs of one group and output channel: m[xi * plane + lane] -> the
+ * 2 x 2 tiles, + bias, ReLU when relu, stored from y (rows ldy apart):
+ * nrows (1-2) rows of ncols (<= 32) columns. */
+typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
+                                      float bias, int relu, float *y,
+                                      int64_t ldy, int nrows, int ncols);
+
+int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
+                                       const double *wscale, float *u,
+                                       int64_t plane);
+int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C, int64_t H,
+                                      int64_t W, int64_t row0, int64_t col0,
+                                      float *v, int64_t ldv, int64_t plane);
+void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
+                                        float bias, int relu, float *y,
+                                        int64_t ldy, int nrows, int ncols);
+
+#endif

@@ -1,0 +1,167 @@
+/* AVX-512 transforms of the Winograd F(2x2, 3x3) convolution, float32
+ * (conv_winograd.h): weights 8 output channels to a vector, inputs and
+ * outputs 16 tiles along a row of tiles to a vector. */
+#include "conv_winograd.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
+
+/* Lanes that are not finite or exceed the safe magnitude (NaN included:
+ * "not less or equal" is true for unordered operands). */
+#define UNSAFE512(v) _mm512_cmp_ps_mask(_mm512_abs_ps(v), \
+    _mm512_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ)
+
+/* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
+ * (output channels) in the lanes, for every input channel. */
+TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
+                                              int nk, const double *wscale,
+                                              float *u, int64_t plane)
+{
+    const __mmask8 km = (__mmask8)((1u << nk) - 1);
+    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                            _mm256_set1_epi32((int)(C * 9)));
+    const __m256 half = _mm256_set1_ps(0.5f);
+    const __m512d scale = wscale ? _mm512_maskz_loadu_pd(km, wscale) : _mm512_set1_pd(1.0);
+    __mmask8 bad = 0;
+    for (int64_t c = 0; c < C; c++) {
+        __m256 g[9], r[4][3];
+        for (int tap = 0; tap < 9; tap++) {
+            const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), km, rows,
+                                                         w + c * 9 + tap, 4);
+            /* the product in double, rounded once: the direct kernels'
+             * folded weight */
+            g[tap] = wscale ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale)) : raw;
+            bad |= _mm256_cmp_ps_mask(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), g[tap]),
+                                      _mm256_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ);
+        }
+        for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
+            const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
+            r[0][j] = a;
+            r[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
+            r[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
+            r[3][j] = d;
+        }
+        for (int i = 0; i < 4; i++) {   /* (G g) G^T: rows */
+            const __m256 a = r[i][0], b = r[i][1], d = r[i][2];
+            float *o = u + 4 * i * plane + c * FC_WINO_KB;
+            _mm256_storeu_ps(o, a);
+            _mm256_storeu_ps(o + plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d)));
+            _mm256_storeu_ps(o + 2 * plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d)));
+            _mm256_storeu_ps(o + 3 * plane, d);
+        }
+    }
+    return bad != 0;
+}
+
+/* B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], 16 tiles
+ * in the lanes.  Each patch row is read as two pairs of 16-float loads
+ * (from col0 and from col0 + 2) split into even and odd columns, so a
+ * tile's four columns come out in four vectors. */
+TARGET int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C,
+                                             int64_t H, int64_t W,
+                                             int64_t row0, int64_t col0,
+                                             float *v, int64_t ldv,
+                                             int64_t plane)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
+                                           20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    __mmask16 m[4];
+    __mmask16 bad = 0;
+    /* the loads at col0, col0 + 16, col0 + 2, col0 + 18: lanes inside the row */
+    for (int l = 0; l < 4; l++) {
+        const int64_t first = col0 + (l & 1) * 16 + (l >> 1) * 2;
+        uint32_t mask = 0;
+        for (int lane = 0; lane < 16; lane++)
+            if (first + lane >= 0 && first + lane < W)
+                mask |= 1u << lane;
+        m[l] = (__mmask16)mask;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        __m512 d[4][4], t[4][4];
+        for (int i = 0; i < 4; i++) {
+            const int64_t row = row0 + i;
+            if (row < 0 || row >= H) {
+                d[i][0] = d[i][1] = d[i][2] = d[i][3] = _mm512_setzero_ps();
+                continue;
+            }
+            /* masked-off lanes (the padding) read nothing */
+            const float *p = x + (c * H + row) * W + col0;
+            const __m512 a = _mm512_maskz_loadu_ps(m[0], p);
+            const __m512 b = _mm512_maskz_loadu_ps(m[1], p + 16);
+            const __m512 a2 = _mm512_maskz_loadu_ps(m[2], p + 2);
+            const __m512 b2 = _mm512_maskz_loadu_ps(m[3], p + 18);
+            bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(b2);
+            d[i][0] = _mm512_permutex2var_ps(a, even, b);
+            d[i][1] = _mm512_permutex2var_ps(a, odd, b);
+            d[i][2] = _mm512_permutex2var_ps(a2, even, b2);
+            d[i][3] = _mm512_permutex2var_ps(a2, odd, b2);
+        }
+        for (int j = 0; j < 4; j++) {   /* B^T d */
+            t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+            t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+            t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+            t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+        }
+        for (int i = 0; i < 4; i++) {   /* (B^T d) B */
+            float *o = v + 4 * i * plane + c * ldv;
+            _mm512_storeu_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
+            _mm512_storeu_ps(o + plane, _mm512_add_ps(t[i][1], t[i][2]));
+            _mm512_storeu_ps(o + 2 * plane, _mm512_sub_ps(t[i][2], t[i][1]));
+            _mm512_storeu_ps(o + 3 * plane, _mm512_sub_ps(t[i][1], t[i][3]));
+        }
+    }
+    return bad != 0;
+}
+
+/* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1], then the tiles' two columns
+ * interleaved back into output rows. */
+TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
+                                               float bias, int relu, float *y,
+                                               int64_t ldy, int nrows, int ncols)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
+                                         5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __mmask16 mlo = (__mmask16)(ncols >= 16 ? 0xFFFFu : (1u << ncols) - 1);
+    const __mmask16 mhi = (__mmask16)(ncols <= 16 ? 0u : (1u << (ncols - 16)) - 1);
+    __m512 t[2][4];
+    for (int j = 0; j < 4; j++) {   /* A^T M */
+        const __m512 m0 = _mm512_loadu_ps(m + j * plane);
+        const __m512 m1 = _mm512_loadu_ps(m + (4 + j) * plane);
+        const __m512 m2 = _mm512_loadu_ps(m + (8 + j) * plane);
+        const __m512 m3 = _mm512_loadu_ps(m + (12 + j) * plane);
+        t[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
+        t[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+    }
+    for (int i = 0; i < nrows; i++) {   /* (A^T M) A, + bias, ReLU */
+        const __m512 b = _mm512_set1_ps(bias);
+        __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2]), b);
+        __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[i][1], t[i][2]), t[i][3]), b);
+        if (relu) {   /* max(0, v) with v second: keeps a NaN */
+            y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
+            y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
+        }
+        _mm512_mask_storeu_ps(y + i * ldy, mlo, _mm512_permutex2var_ps(y0, lo, y1));
+        _mm512_mask_storeu_ps(y + i * ldy + 16, mhi, _mm512_permutex2var_ps(y0, hi, y1));
+    }
+}
+
+#else
+/* Not x86: the dispatcher never selects these. */
+int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
+                                       const double *wscale, float *u, int64_t plane)
+{ (void)w; (void)C; (void)nk; (void)wscale; (void)u; (void)plane; return 1; }
+int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C, int64_t H,
+                                      int64_t W, int64_t row0, int64_t col0,
+                                      float *v, int64_t ldv, int64_t plane)
+{ (void)x; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)v; (void)ldv;
+  (void)plane; return 1; }
+void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane, float bias,
+                                        int relu, float *y, int64_t ldy, int nrows,
+                                        int ncols)
+{ (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)nrows;
+  (void)ncols; }
+#endif
