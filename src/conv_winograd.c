@@ -134,7 +134,10 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 
     const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
     const int64_t uplane = nkb * C * FC_WINO_KB;   /* floats per xi of U */
-    const int64_t vplane = C * FC_WINO_TB, mplane = FC_WINO_KB * FC_WINO_TB;
+    /* V's planes one cache line more than their 48 floats a channel apart:
+     * the input transform writes all 16 at once, and planes a multiple of
+     * 4 KB apart would share the L1's sets (16 > its 12 ways) */
+    const int64_t vplane = C * FC_WINO_TB + 16, mplane = FC_WINO_KB * FC_WINO_TB;
     const wino_grid g = grid_of(s);
     const int nt = fc_get_num_threads();
     float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * uplane) * sizeof(float));
@@ -188,9 +191,10 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                 continue;
             }
             for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
-                for (int64_t r = 0; r < 16 * C; r++)
-                    memset(v + r * FC_WINO_TB + j * FC_WINO_LANES, 0,
-                           FC_WINO_LANES * sizeof(float));
+                for (int xi = 0; xi < 16; xi++)
+                    for (int64_t c = 0; c < C; c++)
+                        memset(v + xi * vplane + c * FC_WINO_TB + j * FC_WINO_LANES, 0,
+                               FC_WINO_LANES * sizeof(float));
             for (int64_t b = 0; b < nkb; b++) {
                 const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
                 t.nk = FC_WINO_KB;   /* rows past nk are zero weights */

@@ -107,3 +107,13 @@ def api(request):
     else:
         with isa_level(request.param.split("-", 1)[1]):
             yield fastconv
+
+
+@pytest.fixture
+def restore_threads():
+    """The thread count as it was before the test."""
+    import fastconv
+    n = fastconv.get_num_threads()
+    yield
+    fastconv.set_num_threads(n)
+    assert fastconv.get_num_threads() == n

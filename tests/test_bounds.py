@@ -55,6 +55,8 @@ _CHILD = textwrap.dedent("""
         (1, 3, 15, 15, 8, 7, 7, 2, 3, 1, 1),     # strided (row walk)
         (1, 64, 7, 7, 128, 3, 3, 1, 1, 1, 1),    # channels-last walk
         (1, 8, 12, 12, 8, 3, 3, 1, 1, 1, 8),     # depthwise
+        (1, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1),   # Winograd (auto, float32
+        (1, 32, 34, 34, 16, 3, 3, 1, 0, 1, 1),   #  AVX-512), padded and not
     ]
     for dtype in (np.float32, np.float64):
         for i, (N, C, H, W, K, R, S, st, pad, dil, G) in enumerate(cases):

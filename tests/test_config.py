@@ -11,14 +11,6 @@ import fastconv._kernels as kernels
 from _helpers import ALGORITHMS, assert_close, assert_identical, randn, rng_for
 
 
-@pytest.fixture
-def restore_threads():
-    n = fc.get_num_threads()
-    yield
-    fc.set_num_threads(n)
-    assert fc.get_num_threads() == n
-
-
 def test_num_threads_round_trip(restore_threads):
     for n in (1, 2, 3, 1):
         fc.set_num_threads(n)

@@ -133,6 +133,8 @@ CONV_CASES = [
     _case("pointwise_s2", 1, 6, 9, 9, 8, 1, 1, stride=2),
     # big enough for "auto" to take the direct kernels where they exist
     _case("auto_direct", 2, 4, 16, 16, 8, 3, 3, padding=1),
+    # ... and Winograd F(2x2, 3x3) (float32 AVX-512): 32 channels, 1024 pixels
+    _case("auto_winograd", 1, 32, 32, 32, 16, 3, 3, padding=1),
 ]
 CONV_IDS = [c["name"] for c in CONV_CASES]
 
