@@ -1,5 +1,5 @@
 /* Winograd F(2x2, 3x3) convolution, float32 (conv_winograd.h): dense 3x3
- * layers of stride 1 and dilation 1, with AVX-512.
+ * layers of stride 1, with AVX-512.
  *
  * The weights are transformed once per call (U, [xi][block of 8 output
  * channels][c][8]).  A work item is three groups of 16 tiles: its input
@@ -14,6 +14,7 @@
  * FC_WINO_SAFE in magnitude) are not transformed: the weights send the
  * call to the direct algorithm, an item's inputs send its tiles to an exact
  * loop, so NaN and inf land where the direct convolution puts them. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ typedef struct {
     fc_wino_weight_f32_fn weight;
     fc_wino_input_f32_fn input;
     fc_wino_output_f32_fn output;
+    fc_wino_input_block_f32_fn input_block;
+    fc_wino_output_block_f32_fn output_block;
     fc_direct_f32_fn gemm;       /* KB x NV x 16 with KB = 8, NV = 3 */
 } wino_kernels;
 
@@ -35,19 +38,26 @@ static int select_kernels(wino_kernels *k)
     k->weight = f32_winograd_weight_2x2_3x3_avx512;
     k->input = f32_winograd_input_2x2_3x3_avx512;
     k->output = f32_winograd_output_2x2_3x3_avx512;
+    k->input_block = f32_winograd_input_block_avx512;
+    k->output_block = f32_winograd_output_block_avx512;
     k->gemm = f32_conv_direct_8x3x16_avx512;
     return 1;
 }
 
-static int shape_fits(const fc_conv_shape *s)
+static int applies(const fc_conv_shape *s)
 {
     return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
            s->sw == 1 && s->dh == 1 && s->dw == 1;
 }
 
-/* The tiles of a call: th x tw per image, tpr groups per row of tiles. */
+/* How the tiles are grouped: 16 along a row of tiles, or, for images
+ * whose rows of tiles would fill too few lanes (2-7 tiles: CIFAR's 8 x 8
+ * images have 4), a block of rt = 16 / tw rows of tiles. */
 typedef struct {
-    int64_t th, tw, gpr, ngroups, nitems;
+    int64_t th, tw;             /* tiles per image: rows, columns */
+    int64_t rt;                 /* rows of tiles per group (0: along rows) */
+    int64_t gpi;                /* groups per row of tiles, or per image */
+    int64_t ngroups, nitems;
 } wino_grid;
 
 static wino_grid grid_of(const fc_conv_shape *s)
@@ -55,72 +65,94 @@ static wino_grid grid_of(const fc_conv_shape *s)
     wino_grid g;
     g.th = (s->P + 1) / 2;
     g.tw = (s->Q + 1) / 2;
-    g.gpr = (g.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
-    g.ngroups = s->N * g.th * g.gpr;
+    g.rt = g.tw >= 2 && 2 * g.tw + 2 <= 16 ? 16 / g.tw : 0;
+    if (g.rt) {
+        g.gpi = (g.th + g.rt - 1) / g.rt;
+        g.ngroups = s->N * g.gpi;
+    } else {
+        g.gpi = (g.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
+        g.ngroups = s->N * g.th * g.gpi;
+    }
     g.nitems = (g.ngroups + FC_WINO_GROUPS - 1) / FC_WINO_GROUPS;
     return g;
 }
 
-/* Fraction of the GEMMs' lanes (tiles x output channels) that compute real
- * outputs; 0 where the algorithm does not apply. */
+/* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
+ * compute real outputs; 0 where the algorithm does not apply. */
 double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
 {
     wino_kernels k;
-    if (!shape_fits(s) || !select_kernels(&k) || s->N * s->P * s->Q * s->K == 0)
+    if (!applies(s) || !select_kernels(&k) || s->N * s->P * s->Q * s->K == 0)
         return 0.0;
     const wino_grid g = grid_of(s);
     const int64_t kb = (s->K + FC_WINO_KB - 1) / FC_WINO_KB * FC_WINO_KB;
-    return (double)(s->N * g.th * g.tw) / (double)(g.nitems * FC_WINO_TB) *
+    return (double)(s->N * s->P * s->Q) / (double)(g.nitems * FC_WINO_TB * 4) *
            (double)s->K / (double)kb;
 }
 
-/* A group's place: image, row of tiles, first tile of the row. */
+/* A group's place: image n, first row of tiles tr, first tile tc0, and
+ * its outputs: rows p0 .. p1 - 1, columns q0 .. q1 - 1. */
 typedef struct {
-    int64_t n, tr, tc0;
+    int64_t n, tr, tc0, p0, p1, q0, q1;
 } wino_group;
 
-static wino_group group_at(const wino_grid *g, int64_t i)
+static wino_group group_at(const fc_conv_shape *s, const wino_grid *g, int64_t i)
 {
     wino_group r;
-    r.n = i / (g->th * g->gpr);
-    r.tr = i / g->gpr % g->th;
-    r.tc0 = i % g->gpr * FC_WINO_LANES;
+    r.n = i / (g->rt ? g->gpi : g->th * g->gpi);
+    if (g->rt) {
+        r.tr = i % g->gpi * g->rt;
+        r.tc0 = 0;
+        r.p1 = 2 * (r.tr + g->rt);
+        r.q1 = s->Q;
+    } else {
+        r.tr = i / g->gpi % g->th;
+        r.tc0 = i % g->gpi * FC_WINO_LANES;
+        r.p1 = 2 * r.tr + 2;
+        r.q1 = 2 * (r.tc0 + FC_WINO_LANES);
+    }
+    r.p0 = 2 * r.tr;
+    r.q0 = 2 * r.tc0;
+    r.p1 = r.p1 < s->P ? r.p1 : s->P;
+    r.q1 = r.q1 < s->Q ? r.q1 : s->Q;
     return r;
 }
 
-/* The group's outputs computed one by one, in double, with the folded
- * weights' float values: for inputs the transforms must not see. */
-static void exact_group(const fc_conv_shape *s, const wino_group *gr,
-                        const float *x, const float *w, const double *wscale,
-                        const float *bias, int relu, float *y)
+/* One output computed alone, in double, with the folded weights' float
+ * values: for inputs the transforms must not see. */
+static float exact_output(const fc_conv_shape *s, const float *x, const float *w,
+                          const double *wscale, const float *bias, int relu,
+                          int64_t n, int64_t k, int64_t p, int64_t q)
 {
-    const int64_t p0 = 2 * gr->tr, q0 = 2 * gr->tc0;
-    const int64_t p1 = p0 + 2 < s->P ? p0 + 2 : s->P;
-    const int64_t q1 = q0 + 2 * FC_WINO_LANES < s->Q ? q0 + 2 * FC_WINO_LANES : s->Q;
-    for (int64_t k = 0; k < s->K; k++) {
-        const double f = wscale ? wscale[k] : 1.0;
-        for (int64_t p = p0; p < p1; p++)
-            for (int64_t q = q0; q < q1; q++) {
-                double acc = 0.0;
-                for (int64_t c = 0; c < s->C; c++)
-                    for (int64_t r = 0; r < 3; r++) {
-                        const int64_t h = p - s->pt + r;
-                        if (h < 0 || h >= s->H)
-                            continue;
-                        for (int64_t t = 0; t < 3; t++) {
-                            const int64_t col = q - s->pl + t;
-                            if (col < 0 || col >= s->W)
-                                continue;
-                            const float wf = (float)(w[((k * s->C + c) * 3 + r) * 3 + t] * f);
-                            acc += (double)x[((gr->n * s->C + c) * s->H + h) * s->W + col] * wf;
-                        }
-                    }
-                float v = (float)acc + (bias ? bias[k] : 0.0f);
-                if (relu && v < 0)
-                    v = 0;
-                y[((gr->n * s->K + k) * s->P + p) * s->Q + q] = v;
+    const double f = wscale ? wscale[k] : 1.0;
+    double acc = 0.0;
+    for (int64_t c = 0; c < s->C; c++)
+        for (int64_t r = 0; r < 3; r++) {
+            const int64_t h = p - s->pt + r;
+            if (h < 0 || h >= s->H)
+                continue;
+            for (int64_t t = 0; t < 3; t++) {
+                const int64_t col = q - s->pl + t;
+                if (col < 0 || col >= s->W)
+                    continue;
+                const float wf = (float)(w[((k * s->C + c) * 3 + r) * 3 + t] * f);
+                acc += (double)x[((n * s->C + c) * s->H + h) * s->W + col] * wf;
             }
-    }
+        }
+    float v = (float)acc + (bias ? bias[k] : 0.0f);
+    return relu && v < 0 ? 0.0f : v;
+}
+
+/* Every output of a group, exactly. */
+static void exact_group(const fc_conv_shape *s, const wino_group *gr, const float *x,
+                        const float *w, const double *wscale, const float *bias,
+                        int relu, float *y)
+{
+    for (int64_t k = 0; k < s->K; k++)
+        for (int64_t p = gr->p0; p < gr->p1; p++)
+            for (int64_t q = gr->q0; q < gr->q1; q++)
+                y[((gr->n * s->K + k) * s->P + p) * s->Q + q] =
+                    exact_output(s, x, w, wscale, bias, relu, gr->n, k, p, q);
 }
 
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
@@ -128,7 +160,7 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                            const float *bias, int relu, float *y)
 {
     wino_kernels kn;
-    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !shape_fits(s) ||
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
         !select_kernels(&kn))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
 
@@ -180,10 +212,15 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
             if (v == NULL || m == NULL)
                 continue;
             for (int j = 0; j < ng; j++) {
-                gr[j] = group_at(&g, g0 + j);
-                bad |= kn.input(x + gr[j].n * C * s->H * s->W, C, s->H, s->W,
-                                2 * gr[j].tr - s->pt, 2 * gr[j].tc0 - s->pl,
-                                v + j * FC_WINO_LANES, FC_WINO_TB, vplane);
+                gr[j] = group_at(s, &g, g0 + j);
+                const float *xn = x + gr[j].n * C * s->H * s->W;
+                float *vj = v + j * FC_WINO_LANES;
+                if (g.rt)
+                    bad |= kn.input_block(xn, C, s->H, s->W, gr[j].p0 - s->pt, -s->pl,
+                                          (int)g.tw, (int)g.rt, vj, FC_WINO_TB, vplane);
+                else
+                    bad |= kn.input(xn, C, s->H, s->W, gr[j].p0 - s->pt,
+                                    gr[j].q0 - s->pl, vj, FC_WINO_TB, vplane);
             }
             if (bad) {
                 for (int j = 0; j < ng; j++)
@@ -204,14 +241,16 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                 for (int k = 0; k < nk; k++) {
                     const int64_t kk = b * FC_WINO_KB + k;
                     for (int j = 0; j < ng; j++) {
-                        const int64_t p0 = 2 * gr[j].tr, q0 = 2 * gr[j].tc0;
-                        const int nrows = (int)(s->P - p0 < 2 ? s->P - p0 : 2);
-                        const int64_t cols = s->Q - q0 < 2 * FC_WINO_LANES ? s->Q - q0
-                                                                            : 2 * FC_WINO_LANES;
-                        kn.output(m + k * FC_WINO_TB + j * FC_WINO_LANES, mplane,
-                                  bias ? bias[kk] : 0.0f, relu,
-                                  y + ((gr[j].n * K + kk) * s->P + p0) * s->Q + q0,
-                                  s->Q, nrows, (int)cols);
+                        const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
+                        float *yj = y + ((gr[j].n * K + kk) * s->P + gr[j].p0) * s->Q + gr[j].q0;
+                        const int nrows = (int)(gr[j].p1 - gr[j].p0);
+                        const int ncols = (int)(gr[j].q1 - gr[j].q0);
+                        const float bk = bias ? bias[kk] : 0.0f;
+                        if (g.rt)
+                            kn.output_block(mj, mplane, bk, relu, yj, s->Q, (int)g.tw,
+                                            nrows, ncols);
+                        else
+                            kn.output(mj, mplane, bk, relu, yj, s->Q, nrows, ncols);
                     }
                 }
             }

@@ -9,8 +9,9 @@
  * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16
  * multiplications for 4 outputs where the direct convolution makes 36.
  *
- * Tiles are taken 16 at a time along a row of tiles (a "group": the vector
- * lanes); the GEMMs run on the direct convolution's 8 x 3 x 16 kernel
+ * Tiles are taken 16 at a time (a "group": the vector lanes), along a row
+ * of tiles, or, where rows of tiles are short (CIFAR's 8 x 8 images: 4
+ * tiles), from a block of tile rows; the GEMMs run on the direct convolution's 8 x 3 x 16 kernel
  * (fc_direct_tile with one tap), so a work item is three groups. */
 #ifndef FC_CONV_WINOGRAD_H
 #define FC_CONV_WINOGRAD_H
@@ -52,6 +53,19 @@ typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
                                       float bias, int relu, float *y,
                                       int64_t ldy, int nrows, int ncols);
 
+/* The same for a block of rt rows of tw tiles (2 tw + 2 <= 16, rt tw <= 16)
+ * of a narrow image, from input row row0 and column col0: tile (r, tc) in
+ * lane r tw + tc. */
+typedef int (*fc_wino_input_block_f32_fn)(const float *x, int64_t C, int64_t H,
+                                          int64_t W, int64_t row0, int64_t col0,
+                                          int tw, int rt, float *v, int64_t ldv,
+                                          int64_t plane);
+/* ... and its outputs: nrows rows of ncols columns from y, ldy apart. */
+typedef void (*fc_wino_output_block_f32_fn)(const float *m, int64_t plane,
+                                            float bias, int relu, float *y,
+                                            int64_t ldy, int tw, int nrows,
+                                            int ncols);
+
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,
                                        int64_t plane);
@@ -61,5 +75,13 @@ int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C, int64_t H,
 void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
                                         int64_t ldy, int nrows, int ncols);
+int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
+                                    int64_t W, int64_t row0, int64_t col0,
+                                    int tw, int rt, float *v, int64_t ldv,
+                                    int64_t plane);
+void f32_winograd_output_block_avx512(const float *m, int64_t plane,
+                                      float bias, int relu, float *y,
+                                      int64_t ldy, int tw, int nrows,
+                                      int ncols);
 
 #endif

@@ -1,6 +1,7 @@
 /* AVX-512 transforms of the Winograd F(2x2, 3x3) convolution, float32
  * (conv_winograd.h): weights 8 output channels to a vector, inputs and
- * outputs 16 tiles along a row of tiles to a vector. */
+ * outputs 16 tiles to a vector: along a row of tiles, or a block of tile
+ * rows of a narrow image (whole loads and stores and permutes). */
 #include "conv_winograd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -58,8 +59,28 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
     return bad != 0;
 }
 
-/* B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], 16 tiles
- * in the lanes.  Each patch row is read as two pairs of 16-float loads
+/* B^T d B with B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1] of 16 patches
+ * (d[row][column], a tile per lane), stored at o + xi * plane. */
+TARGET static inline void input_tile(const __m512 d[4][4], float *o, int64_t plane)
+{
+    __m512 t[4][4];
+    for (int j = 0; j < 4; j++) {   /* B^T d */
+        t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
+        t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
+        t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
+        t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; i++) {   /* (B^T d) B */
+        float *r = o + 4 * i * plane;
+        _mm512_storeu_ps(r, _mm512_sub_ps(t[i][0], t[i][2]));
+        _mm512_storeu_ps(r + plane, _mm512_add_ps(t[i][1], t[i][2]));
+        _mm512_storeu_ps(r + 2 * plane, _mm512_sub_ps(t[i][2], t[i][1]));
+        _mm512_storeu_ps(r + 3 * plane, _mm512_sub_ps(t[i][1], t[i][3]));
+    }
+}
+
+/* V of 16 tiles along a row of tiles.  Each patch row is read as two pairs
+ * of 16-float loads
  * (from col0 and from col0 + 2) split into even and odd columns, so a
  * tile's four columns come out in four vectors. */
 TARGET int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C,
@@ -83,7 +104,7 @@ TARGET int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C,
         m[l] = (__mmask16)mask;
     }
     for (int64_t c = 0; c < C; c++) {
-        __m512 d[4][4], t[4][4];
+        __m512 d[4][4];
         for (int i = 0; i < 4; i++) {
             const int64_t row = row0 + i;
             if (row < 0 || row >= H) {
@@ -111,34 +132,17 @@ TARGET int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C,
             d[i][2] = _mm512_permutex2var_ps(a2, even, b2);
             d[i][3] = _mm512_permutex2var_ps(a2, odd, b2);
         }
-        for (int j = 0; j < 4; j++) {   /* B^T d */
-            t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-            t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-            t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-            t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-        }
-        for (int i = 0; i < 4; i++) {   /* (B^T d) B */
-            float *o = v + 4 * i * plane + c * ldv;
-            _mm512_storeu_ps(o, _mm512_sub_ps(t[i][0], t[i][2]));
-            _mm512_storeu_ps(o + plane, _mm512_add_ps(t[i][1], t[i][2]));
-            _mm512_storeu_ps(o + 2 * plane, _mm512_sub_ps(t[i][2], t[i][1]));
-            _mm512_storeu_ps(o + 3 * plane, _mm512_sub_ps(t[i][1], t[i][3]));
-        }
+        input_tile(d, v + c * ldv, plane);
     }
     return bad != 0;
 }
 
-/* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1], then the tiles' two columns
- * interleaved back into output rows. */
-TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
-                                               float bias, int relu, float *y,
-                                               int64_t ldy, int nrows, int ncols)
+/* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1] of 16 tiles (m[xi * plane]),
+ * + bias, ReLU when relu: y[row][column] of the 2 x 2 tiles. */
+TARGET static inline void output_tile(const float *m, int64_t plane, float bias,
+                                      int relu, __m512 y[2][2])
 {
-    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
-                                         5, 21, 6, 22, 7, 23);
-    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    const __mmask16 mlo = (__mmask16)(ncols >= 16 ? 0xFFFFu : (1u << ncols) - 1);
-    const __mmask16 mhi = (__mmask16)(ncols <= 16 ? 0u : (1u << (ncols - 16)) - 1);
+    const __m512 b = _mm512_set1_ps(bias);
     __m512 t[2][4];
     for (int j = 0; j < 4; j++) {   /* A^T M */
         const __m512 m0 = _mm512_loadu_ps(m + j * plane);
@@ -148,16 +152,109 @@ TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
         t[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
         t[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
     }
-    for (int i = 0; i < nrows; i++) {   /* (A^T M) A, + bias, ReLU */
-        const __m512 b = _mm512_set1_ps(bias);
-        __m512 y0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2]), b);
-        __m512 y1 = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[i][1], t[i][2]), t[i][3]), b);
+    for (int i = 0; i < 2; i++) {   /* (A^T M) A */
+        y[i][0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(t[i][0], t[i][1]), t[i][2]), b);
+        y[i][1] = _mm512_add_ps(_mm512_sub_ps(_mm512_sub_ps(t[i][1], t[i][2]), t[i][3]), b);
         if (relu) {   /* max(0, v) with v second: keeps a NaN */
-            y0 = _mm512_max_ps(_mm512_setzero_ps(), y0);
-            y1 = _mm512_max_ps(_mm512_setzero_ps(), y1);
+            y[i][0] = _mm512_max_ps(_mm512_setzero_ps(), y[i][0]);
+            y[i][1] = _mm512_max_ps(_mm512_setzero_ps(), y[i][1]);
         }
-        _mm512_mask_storeu_ps(y + i * ldy, mlo, _mm512_permutex2var_ps(y0, lo, y1));
-        _mm512_mask_storeu_ps(y + i * ldy + 16, mhi, _mm512_permutex2var_ps(y0, hi, y1));
+    }
+}
+
+/* Outputs of 16 tiles along a row of tiles: each tile's two columns
+ * interleaved back into the output rows. */
+TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
+                                               float bias, int relu, float *y,
+                                               int64_t ldy, int nrows, int ncols)
+{
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
+                                         5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __mmask16 mlo = (__mmask16)(ncols >= 16 ? 0xFFFFu : (1u << ncols) - 1);
+    const __mmask16 mhi = (__mmask16)(ncols <= 16 ? 0u : (1u << (ncols - 16)) - 1);
+    __m512 t[2][2];
+    output_tile(m, plane, bias, relu, t);
+    for (int i = 0; i < nrows; i++) {
+        _mm512_mask_storeu_ps(y + i * ldy, mlo, _mm512_permutex2var_ps(t[i][0], lo, t[i][1]));
+        _mm512_mask_storeu_ps(y + i * ldy + 16, mhi, _mm512_permutex2var_ps(t[i][0], hi, t[i][1]));
+    }
+}
+
+/* V of a block of tile rows of a narrow image: tile (r, tc) in lane
+ * r * tw + tc, r < rt.  Each of the block's 2 rt + 2 input rows is one
+ * masked load (2 tw + 2 <= 16 columns); a patch element's vector is put
+ * together from the rows of two tile rows at a time by a two-source
+ * permute, and the pairs merged by lane masks. */
+TARGET int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
+                                           int64_t W, int64_t row0, int64_t col0,
+                                           int tw, int rt, float *v, int64_t ldv,
+                                           int64_t plane)
+{
+    const int npairs = (rt + 1) / 2;
+    __m512i idx[4][4];
+    __mmask16 pair[4], bad = 0;
+    uint32_t cols = 0;
+    for (int lane = 0; lane < 16; lane++)
+        if (col0 + lane >= 0 && col0 + lane < W)
+            cols |= 1u << lane;
+    for (int p = 0; p < npairs; p++) {
+        int32_t e[4][16] = {{0}};
+        uint32_t lanes = 0;
+        for (int r = 2 * p; r < 2 * p + 2 && r < rt; r++)
+            for (int tc = 0; tc < tw; tc++) {
+                lanes |= 1u << (r * tw + tc);
+                for (int j = 0; j < 4; j++)   /* the second row: source b */
+                    e[j][r * tw + tc] = (r - 2 * p) * 16 + 2 * tc + j;
+            }
+        for (int j = 0; j < 4; j++)
+            idx[p][j] = _mm512_loadu_si512(e[j]);
+        pair[p] = (__mmask16)lanes;
+    }
+    for (int64_t c = 0; c < C; c++) {
+        __m512 rows[18], d[4][4];
+        for (int r = 0; r < 2 * rt + 2; r++) {
+            const int64_t row = row0 + r;
+            rows[r] = row < 0 || row >= H ? _mm512_setzero_ps()
+                : _mm512_maskz_loadu_ps((__mmask16)cols, x + (c * H + row) * W + col0);
+            bad |= UNSAFE512(rows[r]);
+        }
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                d[i][j] = _mm512_setzero_ps();
+                for (int p = 0; p < npairs; p++) {
+                    /* tile rows 2p and 2p + 1 read input rows 4p + i, 4p + 2 + i */
+                    const __m512 a = rows[4 * p + i];
+                    const __m512 b = 2 * p + 1 < rt ? rows[4 * p + 2 + i] : a;
+                    d[i][j] = _mm512_mask_mov_ps(d[i][j], pair[p],
+                                                 _mm512_permutex2var_ps(a, idx[p][j], b));
+                }
+            }
+        input_tile(d, v + c * ldv, plane);
+    }
+    return bad != 0;
+}
+
+/* Outputs of a block of tile rows: each output row's 2 tw values
+ * interleaved from its tile row's lanes of the two column vectors; nrows
+ * rows (<= 2 rt) of ncols columns stored from y, ldy apart. */
+TARGET void f32_winograd_output_block_avx512(const float *m, int64_t plane, float bias,
+                                             int relu, float *y, int64_t ldy, int tw,
+                                             int nrows, int ncols)
+{
+    const __mmask16 cols = (__mmask16)((1u << ncols) - 1);
+    __m512 t[2][2];
+    output_tile(m, plane, bias, relu, t);
+    for (int r = 0; 2 * r < nrows; r++) {
+        int32_t e[16] = {0};
+        for (int tc = 0; tc < tw; tc++) {
+            e[2 * tc] = r * tw + tc;
+            e[2 * tc + 1] = 16 + r * tw + tc;
+        }
+        const __m512i idx = _mm512_loadu_si512(e);
+        for (int i = 0; i < 2 && 2 * r + i < nrows; i++)
+            _mm512_mask_storeu_ps(y + (2 * r + i) * ldy, cols,
+                                  _mm512_permutex2var_ps(t[i][0], idx, t[i][1]));
     }
 }
 
@@ -175,5 +272,14 @@ void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane, float bia
                                         int relu, float *y, int64_t ldy, int nrows,
                                         int ncols)
 { (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)nrows;
+  (void)ncols; }
+int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H, int64_t W,
+                                    int64_t row0, int64_t col0, int tw, int rt, float *v,
+                                    int64_t ldv, int64_t plane)
+{ (void)x; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)tw; (void)rt; (void)v;
+  (void)ldv; (void)plane; return 1; }
+void f32_winograd_output_block_avx512(const float *m, int64_t plane, float bias, int relu,
+                                      float *y, int64_t ldy, int tw, int nrows, int ncols)
+{ (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)tw; (void)nrows;
   (void)ncols; }
 #endif

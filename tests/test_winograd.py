@@ -65,8 +65,25 @@ def test_winograd_matches_torch(torch, isa, cfg):
     assert_close(y, expected, np.float32, "winograd conv2d")
 
 
+# (N, C, H, W, K, padding): narrow images, whose tiles go in blocks of tile
+# rows (2-7 tiles a row; a last block only partly filled; odd output sizes)
+BLOCKS = [(3, 5, 8, 8, 9, 1), (2, 4, 9, 7, 10, ((0, 2), (1, 0))), (1, 3, 13, 5, 8, 1),
+          (5, 6, 6, 12, 17, ((2, 1), (0, 1))), (2, 7, 21, 3, 5, ((1, 1), (2, 2)))]
+
+
+@pytest.mark.parametrize("shape", BLOCKS)
+def test_winograd_blocks_of_tile_rows(torch, isa, shape):
+    N, C, H, W, K, pad = shape
+    pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
+    rng = rng_for(H * W + K)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    b = randn(rng, (K,), np.float32)
+    y = run_winograd(x, w, b, pads, relu=True)
+    assert_close(y, expected_of(torch, x, w, b, pads, relu=True), np.float32, "blocks")
+
+
 @pytest.mark.parametrize("shape", [(1, 64, 56, 56, 64), (2, 32, 30, 28, 24),
-                                   (1, 32, 33, 32, 16)])
+                                   (1, 32, 33, 32, 16), (16, 32, 8, 8, 16)])
 def test_auto_takes_winograd_with_avx512(isa, shape):
     """The suite's 3x3 layers reach it through "auto" (where the machine has
     AVX-512), with the result of the direct algorithm to Winograd's rounding."""
@@ -81,10 +98,11 @@ def test_auto_takes_winograd_with_avx512(isa, shape):
                  f32, "auto against direct")
 
 
+@pytest.mark.parametrize("x_shape", [(3, 24, 21, 40), (7, 24, 8, 8)], ids=["rows", "blocks"])
 @pytest.mark.parametrize("threads", (1, 3))
-def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads):
+def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape):
     rng = rng_for(8)
-    x, w = randn(rng, (3, 24, 21, 40), np.float32), randn(rng, (20, 24, 3, 3), np.float32)
+    x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, 3, 3), np.float32)
     b = randn(rng, (20,), np.float32)
     fc.set_num_threads(2)
     two = run_winograd(x, w, b, 1, relu=True)
@@ -92,13 +110,14 @@ def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads):
     assert_identical(run_winograd(x, w, b, 1, relu=True), two, f"{threads} threads")
 
 
+@pytest.mark.parametrize("x_shape", [(2, 6, 13, 37), (5, 6, 8, 8)], ids=["rows", "blocks"])
 @pytest.mark.parametrize("value", (np.nan, np.inf, -np.inf, 2e37, -1e20))
-def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value):
+def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value, x_shape):
     """An inf in the input transform would become inf - inf = NaN, and huge
     values could overflow it: the items holding such inputs are computed
     exactly, so NaN and inf land where torch has them."""
     rng = rng_for(19)
-    x, w = randn(rng, (2, 6, 13, 37), np.float32), randn(rng, (10, 6, 3, 3), np.float32)
+    x, w = randn(rng, x_shape, np.float32), randn(rng, (10, 6, 3, 3), np.float32)
     w[0, 0, 1, 1] = 0   # an inf meeting a zero weight: NaN in torch
     flat = x.reshape(-1)
     flat[rng.choice(flat.size, 5, replace=False)] = value
