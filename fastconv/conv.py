@@ -54,7 +54,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         enough = p.N * p.P * p.Q >= 256
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
-    if (not input_grad and dtype == np.float32 and p.C >= 32 and p.N * p.P * p.Q >= 1024
+    if (dtype == np.float32 and p.C >= 32 and p.N * p.P * p.Q >= 1024
             and _kernels.conv2d_winograd_efficiency(p, dtype) >= 0.75):
         return "winograd"
     if p.stride[1] > 2 or (p.stride[1] == 2 and (isa != "avx512" or dtype != np.float32)):
@@ -155,7 +155,9 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     take the algorithm that suits both; where their choices differ, im2col,
     whose column matrix serves both (computing them apart lost on every
     suite layer where the choices differ, r50_3x3s2_128 and vgg_512x14:
-    0.7-0.85x torch against 1.0-1.6x for im2col alone in four runs)."""
+    0.7-0.85x torch against 1.0-1.6x for im2col alone in four runs).  A
+    stride-1 input gradient that suits Winograd (choose_algorithm) takes it
+    beside the direct weight gradient."""
     algorithm = _params.algorithm_arg(algorithm)
     grad_output, x, weight, p, dtype = _params.conv_backward_inputs(
         grad_output, x, weight, stride, padding, dilation, groups)
@@ -167,7 +169,11 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     if algorithm == "auto":
         for_input = choose_backward_input_algorithm(p, dtype)
         for_weight = choose_algorithm(p, dtype, backward=True)
-        algorithm = for_input if for_input == for_weight else "im2col"
+        if for_input == "winograd" and for_weight == "direct":
+            algorithm = "winograd"   # direct weight gradient, Winograd input gradient
+        else:
+            for_input = "direct" if for_input == "winograd" else for_input
+            algorithm = for_input if for_input == for_weight else "im2col"
     _kernels.conv2d_backward(p, algorithm, grad_output, x, weight, gx, gw, gb)
     return gx, gw, gb
 

@@ -59,8 +59,8 @@ int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
 {
     if (gb)
         bias_grad_f32(s, gy, gb);
-    return algo == FC_CONV_DIRECT
-        ? fc_conv2d_backward_direct_f32(s, gy, x, w, gx, gw)
+    return algo == FC_CONV_DIRECT || algo == FC_CONV_WINOGRAD
+        ? fc_conv2d_backward_direct_f32(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
         : fc_conv2d_backward_im2col_f32(s, gy, x, w, gx, gw);
 }
 
@@ -70,7 +70,7 @@ int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
 {
     if (gb)
         bias_grad_f64(s, gy, gb);
-    return algo == FC_CONV_DIRECT
-        ? fc_conv2d_backward_direct_f64(s, gy, x, w, gx, gw)
+    return algo == FC_CONV_DIRECT || algo == FC_CONV_WINOGRAD
+        ? fc_conv2d_backward_direct_f64(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
         : fc_conv2d_backward_im2col_f64(s, gy, x, w, gx, gw);
 }

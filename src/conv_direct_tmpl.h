@@ -1052,7 +1052,7 @@ int FN(fc_conv2d_direct)(const fc_conv_shape *s, const T *x, const T *w,
  * output gradient with the weight flipped in space and transposed in
  * channels, padded by dilation * (kernel - 1) - padding on the top/left. */
 static int FN(grad_input_stride1)(const fc_conv_shape *s, const T *gy,
-                                  const T *w, T *gx)
+                                  const T *w, int winograd, T *gx)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
     const int64_t R = s->R, S = s->S;
@@ -1072,7 +1072,8 @@ static int FN(grad_input_stride1)(const fc_conv_shape *s, const T *gy,
     t.K = s->C; t.P = s->H; t.Q = s->W;
     t.pt = s->dh * (R - 1) - s->pt;
     t.pl = s->dw * (S - 1) - s->pl;
-    err = FN(fc_conv2d_direct)(&t, gy, wt, NULL, NULL, 0, gx);
+    err = winograd ? FN(winograd_conv)(&t, gy, wt, gx)
+                   : FN(fc_conv2d_direct)(&t, gy, wt, NULL, NULL, 0, gx);
     free(wt);
     return err;
 }
@@ -1298,14 +1299,15 @@ double FN(fc_conv2d_wgrad_efficiency)(const fc_conv_shape *s)
 }
 
 int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
-                                  const T *x, const T *w, T *gx, T *gw)
+                                  const T *x, const T *w, int winograd_input,
+                                  T *gx, T *gw)
 {
     int err = 0;
     if (gw)
         err = FN(grad_weight)(s, gy, x, gw);
     if (gx && !err) {
         if (s->sh == 1 && s->sw == 1 && s->P > 0 && s->Q > 0)
-            err = FN(grad_input_stride1)(s, gy, w, gx);
+            err = FN(grad_input_stride1)(s, gy, w, winograd_input, gx);
         else
             FN(grad_input_gather)(s, gy, w, gx);
     }

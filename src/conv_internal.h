@@ -26,12 +26,15 @@ int fc_conv2d_direct_f64(const fc_conv_shape *s, const double *x,
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                            const float *w, const double *wscale,
                            const float *bias, int relu, float *y);
+/* winograd_input: the input gradient of a stride-1 layer (a convolution
+ * of grad_output with the flipped weight) by fc_conv2d_winograd_f32 (the
+ * direct algorithm for float64 or where Winograd does not apply). */
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
-                                  const float *x, const float *w, float *gx,
-                                  float *gw);
+                                  const float *x, const float *w,
+                                  int winograd_input, float *gx, float *gw);
 int fc_conv2d_backward_direct_f64(const fc_conv_shape *s, const double *gy,
                                   const double *x, const double *w,
-                                  double *gx, double *gw);
+                                  int winograd_input, double *gx, double *gw);
 
 /* Whether the pure-GEMM shortcut applies: a 1x1, stride-1, unpadded
  * convolution reads its input exactly as the im2col matrix. */

@@ -19,7 +19,9 @@ typedef struct {
 } fc_conv_shape;
 
 /* FC_CONV_WINOGRAD: F(2x2, 3x3) for float32 where it applies
- * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere. */
+ * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere;
+ * for the gradients, the direct weight gradient and a stride-1 layer's
+ * input gradient (a convolution itself) by Winograd. */
 enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2 };
 
 /* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */

@@ -138,3 +138,23 @@ def test_winograd_unsafe_weights_take_the_direct_route(torch, isa, value):
     assert_nonfinite_match(y, expected_of(torch, x, w, None, ((1, 1), (1, 1))),
                            np.float32, "winograd, unsafe weights")
     assert_identical(y, fc.conv2d(x, w, padding=1, algorithm="direct"), "direct route")
+
+
+@pytest.mark.parametrize("shape", [(1, 40, 32, 32, 48), (16, 24, 8, 8, 32)], ids=["rows", "blocks"])
+def test_backward_input_gradient_by_winograd(torch, isa, shape):
+    """A stride-1 layer's input gradient is a convolution of grad_output
+    with the flipped weight: "auto" runs it by Winograd when that suits it
+    (K >= 32 of grad_output's channels), beside the direct weight gradient."""
+    N, C, H, W, K = shape
+    rng = rng_for(C * K)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    g = randn(rng, (N, K, H, W), np.float32)
+    flipped = _params.conv_params((N, K, H, W), (C, K, 3, 3), 1, 1, 1, 1)
+    assert (conv.choose_algorithm(flipped, np.dtype(np.float32), input_grad=True)
+            == "winograd") == (isa == "avx512")
+    gi, gw, gb = fc.conv2d_backward(g, x, w, padding=1)
+    xt, wt = t64(torch, x, True), t64(torch, w, True)
+    torch_conv2d(torch, xt, wt, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1).backward(t64(torch, g))
+    assert_close(gi, xt.grad, np.float32, "grad_input")
+    assert_close(gw, wt.grad, np.float32, "grad_weight")
+    assert_close(gb, g.astype(np.float64).sum(axis=(0, 2, 3)), np.float32, "grad_bias")
