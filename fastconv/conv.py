@@ -26,7 +26,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     goes to im2col.  float64 follows the
     same rules where it has vector kernels (AVX-512, no stride-2 loads).
 
-    Dense 3x3 layers of stride and dilation 1 take Winograd F(2x2, 3x3)
+    Dense 3x3 layers of stride 1 (dilated ones too, by phases) take Winograd F(2x2, 3x3)
     ("winograd", float32 with AVX-512; 16 multiplications per 2x2 outputs
     where the direct kernels make 36: 1.25-1.6x faster than them on the
     suite's 3x3 layers of 64-256 channels, CIFAR's 8x8 images included) when

@@ -1,5 +1,5 @@
 /* Winograd F(2x2, 3x3) convolution, float32 (conv_winograd.h): dense 3x3
- * layers of stride 1, with AVX-512.
+ * layers of stride 1 (dilated too, by phases), with AVX-512.
  *
  * The weights are transformed once per call (U, [xi][block of 8 output
  * channels][c][8]).  A work item is three groups of 16 tiles: its input
@@ -44,15 +44,44 @@ static int select_kernels(wino_kernels *k)
     return 1;
 }
 
-static int applies(const fc_conv_shape *s)
+/* Dilation splits the output into dh x dw phases (rows a + dh i, columns
+ * b + dw j), each a stride-1 3x3 convolution of a phase of the input (rows
+ * a' + dh i', columns b' + dw j'): the same kernels run on each with row
+ * and column steps.  Column steps of 1 and 2 are supported. */
+typedef struct {
+    int64_t P, Q;               /* outputs of the phase */
+    int64_t y0;                 /* its first output: row a, column b */
+    int64_t xrow, xcol;         /* its input phase: row a', column b' */
+    int64_t H, W;               /* rows and columns of the input phase */
+    int64_t pt, pl;             /* the phase's padding (negative: an offset) */
+} wino_phase;
+
+/* Phase a of one axis: outputs a, a + d, ... < P read inputs
+ * a - pad + d (i + r); (a - pad) = a' + d m with 0 <= a' < d. */
+static void phase_axis(int64_t a, int64_t d, int64_t P, int64_t H, int64_t pad,
+                       int64_t *np, int64_t *xa, int64_t *nh, int64_t *ppad)
 {
-    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
-           s->sw == 1 && s->dh == 1 && s->dw == 1;
+    const int64_t A = a - pad;
+    const int64_t m = A >= 0 ? A / d : -((-A + d - 1) / d);
+    *np = P > a ? (P - a + d - 1) / d : 0;
+    *xa = A - d * m;
+    *nh = H > *xa ? (H - *xa + d - 1) / d : 0;
+    *ppad = -m;
 }
 
-/* How the tiles are grouped: 16 along a row of tiles, or, for images
- * whose rows of tiles would fill too few lanes (2-7 tiles: CIFAR's 8 x 8
- * images have 4), a block of rt = 16 / tw rows of tiles. */
+static wino_phase phase_of(const fc_conv_shape *s, int64_t a, int64_t b)
+{
+    wino_phase ph;
+    phase_axis(a, s->dh, s->P, s->H, s->pt, &ph.P, &ph.xrow, &ph.H, &ph.pt);
+    phase_axis(b, s->dw, s->Q, s->W, s->pl, &ph.Q, &ph.xcol, &ph.W, &ph.pl);
+    ph.y0 = a * s->Q + b;
+    return ph;
+}
+
+/* How a phase's tiles are grouped: 16 along a row of tiles, or, for
+ * undilated images whose rows of tiles would fill too few lanes (2-7
+ * tiles: CIFAR's 8 x 8 images have 4), a block of rt = 16 / tw rows of
+ * tiles. */
 typedef struct {
     int64_t th, tw;             /* tiles per image: rows, columns */
     int64_t rt;                 /* rows of tiles per group (0: along rows) */
@@ -60,12 +89,12 @@ typedef struct {
     int64_t ngroups, nitems;
 } wino_grid;
 
-static wino_grid grid_of(const fc_conv_shape *s)
+static wino_grid grid_of(const fc_conv_shape *s, const wino_phase *ph)
 {
     wino_grid g;
-    g.th = (s->P + 1) / 2;
-    g.tw = (s->Q + 1) / 2;
-    g.rt = g.tw >= 2 && 2 * g.tw + 2 <= 16 ? 16 / g.tw : 0;
+    g.th = (ph->P + 1) / 2;
+    g.tw = (ph->Q + 1) / 2;
+    g.rt = s->dh == 1 && s->dw == 1 && g.tw >= 2 && 2 * g.tw + 2 <= 16 ? 16 / g.tw : 0;
     if (g.rt) {
         g.gpi = (g.th + g.rt - 1) / g.rt;
         g.ngroups = s->N * g.gpi;
@@ -77,26 +106,36 @@ static wino_grid grid_of(const fc_conv_shape *s)
     return g;
 }
 
+static int applies(const fc_conv_shape *s)
+{
+    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
+           s->sw == 1 && s->dw <= 2;
+}
+
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
  * compute real outputs; 0 where the algorithm does not apply. */
 double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
 {
     wino_kernels k;
+    int64_t slots = 0;
     if (!applies(s) || !select_kernels(&k) || s->N * s->P * s->Q * s->K == 0)
         return 0.0;
-    const wino_grid g = grid_of(s);
+    for (int64_t a = 0; a < s->dh; a++)
+        for (int64_t b = 0; b < s->dw; b++) {
+            const wino_phase ph = phase_of(s, a, b);
+            slots += grid_of(s, &ph).nitems * FC_WINO_TB * 4;
+        }
     const int64_t kb = (s->K + FC_WINO_KB - 1) / FC_WINO_KB * FC_WINO_KB;
-    return (double)(s->N * s->P * s->Q) / (double)(g.nitems * FC_WINO_TB * 4) *
-           (double)s->K / (double)kb;
+    return (double)(s->N * s->P * s->Q) / (double)slots * (double)s->K / (double)kb;
 }
 
 /* A group's place: image n, first row of tiles tr, first tile tc0, and
- * its outputs: rows p0 .. p1 - 1, columns q0 .. q1 - 1. */
+ * its outputs in the phase: rows p0 .. p1 - 1, columns q0 .. q1 - 1. */
 typedef struct {
     int64_t n, tr, tc0, p0, p1, q0, q1;
 } wino_group;
 
-static wino_group group_at(const fc_conv_shape *s, const wino_grid *g, int64_t i)
+static wino_group group_at(const wino_phase *ph, const wino_grid *g, int64_t i)
 {
     wino_group r;
     r.n = i / (g->rt ? g->gpi : g->th * g->gpi);
@@ -104,7 +143,7 @@ static wino_group group_at(const fc_conv_shape *s, const wino_grid *g, int64_t i
         r.tr = i % g->gpi * g->rt;
         r.tc0 = 0;
         r.p1 = 2 * (r.tr + g->rt);
-        r.q1 = s->Q;
+        r.q1 = ph->Q;
     } else {
         r.tr = i / g->gpi % g->th;
         r.tc0 = i % g->gpi * FC_WINO_LANES;
@@ -113,8 +152,8 @@ static wino_group group_at(const fc_conv_shape *s, const wino_grid *g, int64_t i
     }
     r.p0 = 2 * r.tr;
     r.q0 = 2 * r.tc0;
-    r.p1 = r.p1 < s->P ? r.p1 : s->P;
-    r.q1 = r.q1 < s->Q ? r.q1 : s->Q;
+    r.p1 = r.p1 < ph->P ? r.p1 : ph->P;
+    r.q1 = r.q1 < ph->Q ? r.q1 : ph->Q;
     return r;
 }
 
@@ -128,11 +167,11 @@ static float exact_output(const fc_conv_shape *s, const float *x, const float *w
     double acc = 0.0;
     for (int64_t c = 0; c < s->C; c++)
         for (int64_t r = 0; r < 3; r++) {
-            const int64_t h = p - s->pt + r;
+            const int64_t h = p - s->pt + s->dh * r;
             if (h < 0 || h >= s->H)
                 continue;
             for (int64_t t = 0; t < 3; t++) {
-                const int64_t col = q - s->pl + t;
+                const int64_t col = q - s->pl + s->dw * t;
                 if (col < 0 || col >= s->W)
                     continue;
                 const float wf = (float)(w[((k * s->C + c) * 3 + r) * 3 + t] * f);
@@ -144,15 +183,89 @@ static float exact_output(const fc_conv_shape *s, const float *x, const float *w
 }
 
 /* Every output of a group, exactly. */
-static void exact_group(const fc_conv_shape *s, const wino_group *gr, const float *x,
-                        const float *w, const double *wscale, const float *bias,
-                        int relu, float *y)
+static void exact_group(const fc_conv_shape *s, const wino_phase *ph, const wino_group *gr,
+                        const float *x, const float *w, const double *wscale,
+                        const float *bias, int relu, float *y)
 {
     for (int64_t k = 0; k < s->K; k++)
-        for (int64_t p = gr->p0; p < gr->p1; p++)
-            for (int64_t q = gr->q0; q < gr->q1; q++)
+        for (int64_t i = gr->p0; i < gr->p1; i++)
+            for (int64_t j = gr->q0; j < gr->q1; j++) {
+                const int64_t p = ph->y0 / s->Q + s->dh * i, q = ph->y0 % s->Q + s->dw * j;
                 y[((gr->n * s->K + k) * s->P + p) * s->Q + q] =
                     exact_output(s, x, w, wscale, bias, relu, gr->n, k, p, q);
+            }
+}
+
+/* The per-thread buffers and GEMM tile of one call. */
+typedef struct {
+    const fc_conv_shape *s;
+    const wino_kernels *kn;
+    const float *x, *w, *u, *bias;
+    const double *wscale;
+    float *y;
+    int relu;
+    int64_t uplane, vplane, mplane, nkb;
+} wino_call;
+
+/* One item: up to three groups of a phase, from input to y. */
+static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid *g,
+                     int64_t it, fc_direct_tile *t, float *v, float *m)
+{
+    const fc_conv_shape *s = cl->s;
+    const wino_kernels *kn = cl->kn;
+    const int64_t C = s->C, K = s->K, g0 = it * FC_WINO_GROUPS;
+    const int ng = (int)(g->ngroups - g0 < FC_WINO_GROUPS ? g->ngroups - g0 : FC_WINO_GROUPS);
+    fc_wino_plane pl;
+    wino_group gr[FC_WINO_GROUPS];
+    int bad = 0;
+    pl.C = C; pl.cstride = s->H * s->W;
+    pl.rstride = s->dh * s->W; pl.nrows = ph->H;
+    pl.W = s->W; pl.step = (int)s->dw;
+    for (int j = 0; j < ng; j++) {
+        gr[j] = group_at(ph, g, g0 + j);
+        const float *xn = cl->x + gr[j].n * C * s->H * s->W + ph->xrow * s->W;
+        float *vj = v + j * FC_WINO_LANES;
+        if (g->rt)
+            bad |= kn->input_block(xn, C, s->H, s->W, gr[j].p0 - ph->pt, -ph->pl,
+                                   (int)g->tw, (int)g->rt, vj, FC_WINO_TB, cl->vplane);
+        else
+            bad |= kn->input(&pl, xn, gr[j].p0 - ph->pt,
+                             ph->xcol + s->dw * (gr[j].q0 - ph->pl), vj, FC_WINO_TB,
+                             cl->vplane);
+    }
+    if (bad) {
+        for (int j = 0; j < ng; j++)
+            exact_group(s, ph, &gr[j], cl->x, cl->w, cl->wscale, cl->bias, cl->relu, cl->y);
+        return;
+    }
+    for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
+        for (int xi = 0; xi < 16; xi++)
+            for (int64_t c = 0; c < C; c++)
+                memset(v + xi * cl->vplane + c * FC_WINO_TB + j * FC_WINO_LANES, 0,
+                       FC_WINO_LANES * sizeof(float));
+    for (int64_t b = 0; b < cl->nkb; b++) {
+        const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
+        for (int xi = 0; xi < 16; xi++)
+            kn->gemm(t, v + xi * cl->vplane, cl->u + xi * cl->uplane + b * C * FC_WINO_KB,
+                     NULL, m + xi * cl->mplane);
+        for (int k = 0; k < nk; k++) {
+            const int64_t kk = b * FC_WINO_KB + k;
+            const float bk = cl->bias ? cl->bias[kk] : 0.0f;
+            for (int j = 0; j < ng; j++) {
+                const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
+                float *yj = cl->y + (gr[j].n * K + kk) * s->P * s->Q + ph->y0 +
+                            s->dh * gr[j].p0 * s->Q + s->dw * gr[j].q0;
+                const int nrows = (int)(gr[j].p1 - gr[j].p0);
+                const int ncols = (int)(gr[j].q1 - gr[j].q0);
+                if (g->rt)
+                    kn->output_block(mj, cl->mplane, bk, cl->relu, yj, s->Q, (int)g->tw,
+                                     nrows, ncols);
+                else
+                    kn->output(mj, cl->mplane, bk, cl->relu, yj, s->dh * s->Q, nrows, ncols,
+                               (int)s->dw);
+            }
+        }
+    }
 }
 
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
@@ -160,29 +273,33 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                            const float *bias, int relu, float *y)
 {
     wino_kernels kn;
+    wino_call cl;
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
         !select_kernels(&kn))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
 
     const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
-    const int64_t uplane = nkb * C * FC_WINO_KB;   /* floats per xi of U */
+    const int nt = fc_get_num_threads();
+    int err = 0, unsafe = 0;
+    cl.s = s; cl.kn = &kn; cl.x = x; cl.w = w; cl.wscale = wscale; cl.bias = bias;
+    cl.y = y; cl.relu = relu; cl.nkb = nkb;
+    cl.uplane = nkb * C * FC_WINO_KB;   /* floats per xi of U */
     /* V's planes one cache line more than their 48 floats a channel apart:
      * the input transform writes all 16 at once, and planes a multiple of
      * 4 KB apart would share the L1's sets (16 > its 12 ways) */
-    const int64_t vplane = C * FC_WINO_TB + 16, mplane = FC_WINO_KB * FC_WINO_TB;
-    const wino_grid g = grid_of(s);
-    const int nt = fc_get_num_threads();
-    float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * uplane) * sizeof(float));
-    int err = 0, unsafe = 0;
+    cl.vplane = C * FC_WINO_TB + 16;
+    cl.mplane = FC_WINO_KB * FC_WINO_TB;
+    float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * cl.uplane) * sizeof(float));
     if (u == NULL)
         return FC_ENOMEM;
+    cl.u = u;
 
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(|:unsafe)
     for (int64_t b = 0; b < nkb; b++) {
         const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
         unsafe |= kn.weight(w + b * FC_WINO_KB * C * 9, C, nk,
                             wscale ? wscale + b * FC_WINO_KB : NULL,
-                            u + b * C * FC_WINO_KB, uplane);
+                            u + b * C * FC_WINO_KB, cl.uplane);
     }
     if (unsafe)
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
@@ -191,69 +308,37 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
     {
         static const int64_t off[FC_WINO_GROUPS] = {0, FC_WINO_LANES, 2 * FC_WINO_LANES};
         static const uint32_t all[FC_WINO_GROUPS] = {0xFFFFu, 0xFFFFu, 0xFFFFu};
-        float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * vplane) * sizeof(float));
-        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * mplane) * sizeof(float));
+        float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * cl.vplane) * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * cl.mplane) * sizeof(float));
         fc_direct_tile t;
+        /* the GEMM: 8 output channels x 48 tiles, one tap, all channels */
         memset(&t, 0, sizeof t);
         t.Cg = C; t.taps = 1; t.cblock = C; t.cstride = FC_WINO_TB; t.sw = 1;
         t.off = off; t.mask = all;
         t.ystride = FC_WINO_TB; t.yrow = FC_WINO_LANES;
+        t.nk = FC_WINO_KB;   /* rows past K are zero weights */
         t.nrows = FC_WINO_GROUPS; t.store_mask = 0xFFFFu;
         if (v == NULL || m == NULL) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
+        /* the column phases of a row phase read the same input rows and
+         * write the same output rows (every other column): an item runs
+         * in both while they are in cache */
+        for (int64_t a = 0; a < s->dh; a++) {
+            wino_phase ph[2];
+            wino_grid g[2];
+            int64_t items = 0;
+            for (int64_t b = 0; b < s->dw; b++) {
+                ph[b] = phase_of(s, a, b);
+                g[b] = grid_of(s, &ph[b]);
+                items = g[b].nitems > items ? g[b].nitems : items;
+            }
 #pragma omp for schedule(dynamic)
-        for (int64_t it = 0; it < g.nitems; it++) {
-            wino_group gr[FC_WINO_GROUPS];
-            const int64_t g0 = it * FC_WINO_GROUPS;
-            const int ng = (int)(g.ngroups - g0 < FC_WINO_GROUPS ? g.ngroups - g0 : FC_WINO_GROUPS);
-            int bad = 0;
-            if (v == NULL || m == NULL)
-                continue;
-            for (int j = 0; j < ng; j++) {
-                gr[j] = group_at(s, &g, g0 + j);
-                const float *xn = x + gr[j].n * C * s->H * s->W;
-                float *vj = v + j * FC_WINO_LANES;
-                if (g.rt)
-                    bad |= kn.input_block(xn, C, s->H, s->W, gr[j].p0 - s->pt, -s->pl,
-                                          (int)g.tw, (int)g.rt, vj, FC_WINO_TB, vplane);
-                else
-                    bad |= kn.input(xn, C, s->H, s->W, gr[j].p0 - s->pt,
-                                    gr[j].q0 - s->pl, vj, FC_WINO_TB, vplane);
-            }
-            if (bad) {
-                for (int j = 0; j < ng; j++)
-                    exact_group(s, &gr[j], x, w, wscale, bias, relu, y);
-                continue;
-            }
-            for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
-                for (int xi = 0; xi < 16; xi++)
-                    for (int64_t c = 0; c < C; c++)
-                        memset(v + xi * vplane + c * FC_WINO_TB + j * FC_WINO_LANES, 0,
-                               FC_WINO_LANES * sizeof(float));
-            for (int64_t b = 0; b < nkb; b++) {
-                const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
-                t.nk = FC_WINO_KB;   /* rows past nk are zero weights */
-                for (int xi = 0; xi < 16; xi++)
-                    kn.gemm(&t, v + xi * vplane, u + xi * uplane + b * C * FC_WINO_KB,
-                            NULL, m + xi * mplane);
-                for (int k = 0; k < nk; k++) {
-                    const int64_t kk = b * FC_WINO_KB + k;
-                    for (int j = 0; j < ng; j++) {
-                        const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
-                        float *yj = y + ((gr[j].n * K + kk) * s->P + gr[j].p0) * s->Q + gr[j].q0;
-                        const int nrows = (int)(gr[j].p1 - gr[j].p0);
-                        const int ncols = (int)(gr[j].q1 - gr[j].q0);
-                        const float bk = bias ? bias[kk] : 0.0f;
-                        if (g.rt)
-                            kn.output_block(mj, mplane, bk, relu, yj, s->Q, (int)g.tw,
-                                            nrows, ncols);
-                        else
-                            kn.output(mj, mplane, bk, relu, yj, s->Q, nrows, ncols);
-                    }
-                }
-            }
+            for (int64_t it = 0; it < items; it++)
+                for (int64_t b = 0; b < s->dw; b++)
+                    if (v != NULL && m != NULL && it < g[b].nitems)
+                        run_item(&cl, &ph[b], &g[b], it, &t, v, m);
         }
     }
     return err;

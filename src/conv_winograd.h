@@ -38,20 +38,32 @@ typedef int (*fc_wino_weight_f32_fn)(const float *w, int64_t C, int nk,
                                      const double *wscale, float *u,
                                      int64_t plane);
 
-/* V for one group: 16 tiles whose 4x4 patches start at input row `row0`
- * and columns col0, col0 + 2, ... (outside the H x W plane: zero padding),
- * every channel of the image x; v[xi * plane + c * ldv + lane].  Returns
- * nonzero when an input value read is out of the safe range. */
-typedef int (*fc_wino_input_f32_fn)(const float *x, int64_t C, int64_t H,
-                                    int64_t W, int64_t row0, int64_t col0,
-                                    float *v, int64_t ldv, int64_t plane);
+/* Where the patches of a row of tiles lie in x (one image, channel 0 at
+ * its first row of the phase: dilation dh takes every dh-th row).  Patch
+ * rows are rows of the phase, rstride floats apart; patch columns are
+ * `step` columns of x apart (dilation 1 or 2). */
+typedef struct {
+    int64_t C, cstride;         /* channels, floats between channels (H W) */
+    int64_t rstride, nrows;     /* floats between rows (dh W), rows (of the phase) */
+    int64_t W;                  /* columns of x */
+    int step;
+} fc_wino_plane;
+
+/* V for one group: 16 tiles whose 4x4 patches start at row `row0` and at
+ * x columns xcol0, xcol0 + 2 step, ... (rows and columns outside the
+ * plane: zero padding), every channel; v[xi * plane + c * ldv + lane].
+ * Returns nonzero when an input value read is out of the safe range. */
+typedef int (*fc_wino_input_f32_fn)(const fc_wino_plane *pl, const float *x,
+                                    int64_t row0, int64_t xcol0, float *v,
+                                    int64_t ldv, int64_t plane);
 
 /* Outputs of one group and output channel: m[xi * plane + lane] -> the
- * 2 x 2 tiles, + bias, ReLU when relu, stored from y (rows ldy apart):
- * nrows (1-2) rows of ncols (<= 32) columns. */
+ * 2 x 2 tiles, + bias, ReLU when relu, stored from y (rows ldy apart,
+ * columns `step` apart): nrows (1-2) rows of ncols (<= 32) columns. */
 typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
                                       float bias, int relu, float *y,
-                                      int64_t ldy, int nrows, int ncols);
+                                      int64_t ldy, int nrows, int ncols,
+                                      int step);
 
 /* The same for a block of rt rows of tw tiles (2 tw + 2 <= 16, rt tw <= 16)
  * of a narrow image, from input row row0 and column col0: tile (r, tc) in
@@ -69,12 +81,13 @@ typedef void (*fc_wino_output_block_f32_fn)(const float *m, int64_t plane,
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,
                                        int64_t plane);
-int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C, int64_t H,
-                                      int64_t W, int64_t row0, int64_t col0,
-                                      float *v, int64_t ldv, int64_t plane);
+int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
+                                      int64_t row0, int64_t xcol0, float *v,
+                                      int64_t ldv, int64_t plane);
 void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
-                                        int64_t ldy, int nrows, int ncols);
+                                        int64_t ldy, int nrows, int ncols,
+                                        int step);
 int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
                                     int64_t W, int64_t row0, int64_t col0,
                                     int tw, int rt, float *v, int64_t ldv,

@@ -79,54 +79,71 @@ TARGET static inline void input_tile(const __m512 d[4][4], float *o, int64_t pla
     }
 }
 
-/* V of 16 tiles along a row of tiles.  Each patch row is read as two pairs
- * of 16-float loads
- * (from col0 and from col0 + 2) split into even and odd columns, so a
- * tile's four columns come out in four vectors. */
-TARGET int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C,
-                                             int64_t H, int64_t W,
-                                             int64_t row0, int64_t col0,
-                                             float *v, int64_t ldv,
-                                             int64_t plane)
+/* V of 16 tiles along a row of tiles.  Each patch row's 34 columns are
+ * read as a (columns 0-15) and b (16-31), a2 (2-17) and b2 (18-33), split
+ * into even and odd columns, so a tile's four columns come out in four
+ * vectors.  With step 2 (dilation 2: every other column of x) a, b and
+ * the last two come from five loads' even lanes, and a2, b2 are a, b
+ * shifted by two lanes. */
+TARGET int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
+                                             int64_t row0, int64_t xcol0, float *v,
+                                             int64_t ldv, int64_t plane)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
                                            20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    __mmask16 m[4];
+    const int nloads = pl->step == 1 ? 4 : 5;
+    __mmask16 m[5];
     __mmask16 bad = 0;
-    /* the loads at col0, col0 + 16, col0 + 2, col0 + 18: lanes inside the row */
-    for (int l = 0; l < 4; l++) {
-        const int64_t first = col0 + (l & 1) * 16 + (l >> 1) * 2;
+    /* step 1: loads at columns 0, 16, 2, 18; step 2: at 0, 16, 32, 48, 64 */
+    for (int l = 0; l < nloads; l++) {
+        const int64_t first = xcol0 + (pl->step == 1 ? (l & 1) * 16 + (l >> 1) * 2 : 16 * l);
         uint32_t mask = 0;
         for (int lane = 0; lane < 16; lane++)
-            if (first + lane >= 0 && first + lane < W)
+            if (first + lane >= 0 && first + lane < pl->W)
                 mask |= 1u << lane;
         m[l] = (__mmask16)mask;
     }
-    for (int64_t c = 0; c < C; c++) {
+    for (int64_t c = 0; c < pl->C; c++) {
         __m512 d[4][4];
         for (int i = 0; i < 4; i++) {
             const int64_t row = row0 + i;
-            if (row < 0 || row >= H) {
+            __m512 a, b, a2, b2;
+            if (row < 0 || row >= pl->nrows) {
                 d[i][0] = d[i][1] = d[i][2] = d[i][3] = _mm512_setzero_ps();
                 continue;
             }
             /* masked-off lanes (the padding) read nothing */
-            const float *p = x + (c * H + row) * W + col0;
+            const float *p = x + c * pl->cstride + row * pl->rstride + xcol0;
             /* the rows of a later channel, a plane apart: too many streams
              * for the hardware prefetcher (33% of the time went to these
              * loads' misses on vgg_64x224) */
-            if (c + FC_WINO_AHEAD < C) {
-                const char *q = (const char *)(p + FC_WINO_AHEAD * H * W);
-                _mm_prefetch(q, _MM_HINT_T0);
-                _mm_prefetch(q + 64, _MM_HINT_T0);
-                _mm_prefetch(q + 33 * sizeof(float), _MM_HINT_T0);
+            if (c + FC_WINO_AHEAD < pl->C) {
+                const char *q = (const char *)(p + FC_WINO_AHEAD * pl->cstride);
+                for (int l = 0; l < pl->step * 34; l += 16)
+                    _mm_prefetch(q + l * sizeof(float), _MM_HINT_T0);
+                _mm_prefetch(q + (pl->step * 34 - 1) * sizeof(float), _MM_HINT_T0);
             }
-            const __m512 a = _mm512_maskz_loadu_ps(m[0], p);
-            const __m512 b = _mm512_maskz_loadu_ps(m[1], p + 16);
-            const __m512 a2 = _mm512_maskz_loadu_ps(m[2], p + 2);
-            const __m512 b2 = _mm512_maskz_loadu_ps(m[3], p + 18);
-            bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(b2);
+            if (pl->step == 1) {
+                a = _mm512_maskz_loadu_ps(m[0], p);
+                b = _mm512_maskz_loadu_ps(m[1], p + 16);
+                a2 = _mm512_maskz_loadu_ps(m[2], p + 2);
+                b2 = _mm512_maskz_loadu_ps(m[3], p + 18);
+                bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(b2);
+            } else {
+                __m512 l[5];
+                for (int k = 0; k < 5; k++)
+                    l[k] = _mm512_maskz_loadu_ps(m[k], p + 16 * k);
+                const __m512 tail = _mm512_permutexvar_ps(even, l[4]);
+                a = _mm512_permutex2var_ps(l[0], even, l[1]);
+                b = _mm512_permutex2var_ps(l[2], even, l[3]);
+                /* the columns of this phase (and a few past them) */
+                bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(tail);
+                a2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b),
+                                                             _mm512_castps_si512(a), 2));
+                b2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(tail),
+                                                             _mm512_castps_si512(b), 2));
+            }
             d[i][0] = _mm512_permutex2var_ps(a, even, b);
             d[i][1] = _mm512_permutex2var_ps(a, odd, b);
             d[i][2] = _mm512_permutex2var_ps(a2, even, b2);
@@ -163,21 +180,39 @@ TARGET static inline void output_tile(const float *m, int64_t plane, float bias,
 }
 
 /* Outputs of 16 tiles along a row of tiles: each tile's two columns
- * interleaved back into the output rows. */
+ * interleaved back into the output rows (with step 2, into every other
+ * column: the two halves' values spread to even lanes). */
 TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                                float bias, int relu, float *y,
-                                               int64_t ldy, int nrows, int ncols)
+                                               int64_t ldy, int nrows, int ncols,
+                                               int step)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
                                          5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    const __mmask16 mlo = (__mmask16)(ncols >= 16 ? 0xFFFFu : (1u << ncols) - 1);
-    const __mmask16 mhi = (__mmask16)(ncols <= 16 ? 0u : (1u << (ncols - 16)) - 1);
+    const uint32_t cols = ncols >= 32 ? 0xFFFFFFFFu : (1u << ncols) - 1;
     __m512 t[2][2];
     output_tile(m, plane, bias, relu, t);
     for (int i = 0; i < nrows; i++) {
-        _mm512_mask_storeu_ps(y + i * ldy, mlo, _mm512_permutex2var_ps(t[i][0], lo, t[i][1]));
-        _mm512_mask_storeu_ps(y + i * ldy + 16, mhi, _mm512_permutex2var_ps(t[i][0], hi, t[i][1]));
+        const __m512 row[2] = {_mm512_permutex2var_ps(t[i][0], lo, t[i][1]),
+                               _mm512_permutex2var_ps(t[i][0], hi, t[i][1])};
+        float *yr = y + i * ldy;
+        if (step == 1) {
+            _mm512_mask_storeu_ps(yr, (__mmask16)cols, row[0]);
+            _mm512_mask_storeu_ps(yr + 16, (__mmask16)(cols >> 16), row[1]);
+            continue;
+        }
+        /* eight columns at a time into the even lanes of 16 */
+        const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+        for (int k = 0; k < 4; k++) {
+            const uint32_t c8 = cols >> (8 * k) & 0xFFu;
+            uint32_t mask = 0;
+            for (int j = 0; j < 8; j++)
+                mask |= (c8 >> j & 1u) << (2 * j);
+            const __m512i idx = _mm512_add_epi32(spread, _mm512_set1_epi32(8 * (k & 1)));
+            _mm512_mask_storeu_ps(yr + 16 * k, (__mmask16)mask,
+                                  _mm512_permutexvar_ps(idx, row[k >> 1]));
+        }
     }
 }
 
@@ -263,16 +298,15 @@ TARGET void f32_winograd_output_block_avx512(const float *m, int64_t plane, floa
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u, int64_t plane)
 { (void)w; (void)C; (void)nk; (void)wscale; (void)u; (void)plane; return 1; }
-int f32_winograd_input_2x2_3x3_avx512(const float *x, int64_t C, int64_t H,
-                                      int64_t W, int64_t row0, int64_t col0,
-                                      float *v, int64_t ldv, int64_t plane)
-{ (void)x; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)v; (void)ldv;
-  (void)plane; return 1; }
+int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
+                                      int64_t row0, int64_t xcol0, float *v, int64_t ldv,
+                                      int64_t plane)
+{ (void)pl; (void)x; (void)row0; (void)xcol0; (void)v; (void)ldv; (void)plane; return 1; }
 void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane, float bias,
                                         int relu, float *y, int64_t ldy, int nrows,
-                                        int ncols)
+                                        int ncols, int step)
 { (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)nrows;
-  (void)ncols; }
+  (void)ncols; (void)step; }
 int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H, int64_t W,
                                     int64_t row0, int64_t col0, int tw, int rt, float *v,
                                     int64_t ldv, int64_t plane)

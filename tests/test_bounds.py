@@ -57,7 +57,8 @@ _CHILD = textwrap.dedent("""
         (1, 8, 12, 12, 8, 3, 3, 1, 1, 1, 8),     # depthwise
         (1, 32, 32, 32, 16, 3, 3, 1, 1, 1, 1),   # Winograd (auto, float32
         (1, 32, 34, 34, 16, 3, 3, 1, 0, 1, 1),   #  AVX-512), padded and not,
-        (16, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1),    #  blocks of tile rows
+        (16, 32, 8, 8, 16, 3, 3, 1, 1, 1, 1),    #  blocks of tile rows,
+        (1, 32, 64, 64, 16, 3, 3, 1, 2, 2, 1),   #  dilated (phases)
     ]
     for dtype in (np.float32, np.float64):
         for i, (N, C, H, W, K, R, S, st, pad, dil, G) in enumerate(cases):

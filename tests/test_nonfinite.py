@@ -136,6 +136,7 @@ CONV_CASES = [
     # ... and Winograd F(2x2, 3x3) (float32 AVX-512): 32 channels, 1024 pixels
     _case("auto_winograd", 1, 32, 32, 32, 16, 3, 3, padding=1),
     _case("auto_winograd_blocks", 16, 32, 8, 8, 16, 3, 3, padding=1),
+    _case("auto_winograd_dilated", 1, 32, 64, 64, 16, 3, 3, padding=2, dilation=2),
 ]
 CONV_IDS = [c["name"] for c in CONV_CASES]
 
