@@ -79,7 +79,7 @@ static wino_phase phase_of(const fc_conv_shape *s, int64_t a, int64_t b)
 }
 
 /* How a phase's tiles are grouped: 16 along a row of tiles, or, for
- * undilated images whose rows of tiles would fill too few lanes (2-7
+ * undilated images whose rows of tiles would fill too few lanes (2-8
  * tiles: CIFAR's 8 x 8 images have 4), a block of rt = 16 / tw rows of
  * tiles. */
 typedef struct {
@@ -94,7 +94,7 @@ static wino_grid grid_of(const fc_conv_shape *s, const wino_phase *ph)
     wino_grid g;
     g.th = (ph->P + 1) / 2;
     g.tw = (ph->Q + 1) / 2;
-    g.rt = s->dh == 1 && s->dw == 1 && g.tw >= 2 && 2 * g.tw + 2 <= 16 ? 16 / g.tw : 0;
+    g.rt = s->dh == 1 && s->dw == 1 && g.tw >= 2 && g.tw <= 8 ? 16 / g.tw : 0;
     if (g.rt) {
         g.gpi = (g.th + g.rt - 1) / g.rt;
         g.ngroups = s->N * g.gpi;

@@ -65,7 +65,7 @@ typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
                                       int64_t ldy, int nrows, int ncols,
                                       int step);
 
-/* The same for a block of rt rows of tw tiles (2 tw + 2 <= 16, rt tw <= 16)
+/* The same for a block of rt rows of tw tiles (tw <= 8, rt tw <= 16)
  * of a narrow image, from input row row0 and column col0: tile (r, tc) in
  * lane r tw + tc. */
 typedef int (*fc_wino_input_block_f32_fn)(const float *x, int64_t C, int64_t H,

@@ -217,52 +217,57 @@ TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
 }
 
 /* V of a block of tile rows of a narrow image: tile (r, tc) in lane
- * r * tw + tc, r < rt.  Each of the block's 2 rt + 2 input rows is one
- * masked load (2 tw + 2 <= 16 columns); a patch element's vector is put
- * together from the rows of two tile rows at a time by a two-source
- * permute, and the pairs merged by lane masks. */
+ * r * tw + tc, r < rt.  Each of the block's 2 rt + 2 input rows is read
+ * as two masked loads, of columns 0-15 and 2-17 (2 tw <= 16); a patch
+ * element's vector is put together from the rows of two tile rows at a
+ * time by a two-source permute, and the pairs merged by lane masks. */
 TARGET int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
                                            int64_t W, int64_t row0, int64_t col0,
                                            int tw, int rt, float *v, int64_t ldv,
                                            int64_t plane)
 {
     const int npairs = (rt + 1) / 2;
-    __m512i idx[4][4];
+    __m512i idx[4][2];
     __mmask16 pair[4], bad = 0;
-    uint32_t cols = 0;
-    for (int lane = 0; lane < 16; lane++)
-        if (col0 + lane >= 0 && col0 + lane < W)
-            cols |= 1u << lane;
+    uint32_t cols[2] = {0, 0};
+    for (int h = 0; h < 2; h++)
+        for (int lane = 0; lane < 16; lane++)
+            if (col0 + 2 * h + lane >= 0 && col0 + 2 * h + lane < W)
+                cols[h] |= 1u << lane;
     for (int p = 0; p < npairs; p++) {
-        int32_t e[4][16] = {{0}};
+        int32_t e[2][16] = {{0}};
         uint32_t lanes = 0;
         for (int r = 2 * p; r < 2 * p + 2 && r < rt; r++)
             for (int tc = 0; tc < tw; tc++) {
                 lanes |= 1u << (r * tw + tc);
-                for (int j = 0; j < 4; j++)   /* the second row: source b */
+                for (int j = 0; j < 2; j++)   /* the second row: source b */
                     e[j][r * tw + tc] = (r - 2 * p) * 16 + 2 * tc + j;
             }
-        for (int j = 0; j < 4; j++)
+        for (int j = 0; j < 2; j++)
             idx[p][j] = _mm512_loadu_si512(e[j]);
         pair[p] = (__mmask16)lanes;
     }
     for (int64_t c = 0; c < C; c++) {
-        __m512 rows[18], d[4][4];
+        /* rows[r][h]: input row r, columns from 2 h */
+        __m512 rows[18][2], d[4][4];
         for (int r = 0; r < 2 * rt + 2; r++) {
             const int64_t row = row0 + r;
-            rows[r] = row < 0 || row >= H ? _mm512_setzero_ps()
-                : _mm512_maskz_loadu_ps((__mmask16)cols, x + (c * H + row) * W + col0);
-            bad |= UNSAFE512(rows[r]);
+            for (int h = 0; h < 2; h++) {
+                rows[r][h] = row < 0 || row >= H ? _mm512_setzero_ps()
+                    : _mm512_maskz_loadu_ps((__mmask16)cols[h],
+                                            x + (c * H + row) * W + col0 + 2 * h);
+                bad |= UNSAFE512(rows[r][h]);
+            }
         }
         for (int i = 0; i < 4; i++)
             for (int j = 0; j < 4; j++) {
                 d[i][j] = _mm512_setzero_ps();
                 for (int p = 0; p < npairs; p++) {
                     /* tile rows 2p and 2p + 1 read input rows 4p + i, 4p + 2 + i */
-                    const __m512 a = rows[4 * p + i];
-                    const __m512 b = 2 * p + 1 < rt ? rows[4 * p + 2 + i] : a;
+                    const __m512 a = rows[4 * p + i][j / 2];
+                    const __m512 b = 2 * p + 1 < rt ? rows[4 * p + 2 + i][j / 2] : a;
                     d[i][j] = _mm512_mask_mov_ps(d[i][j], pair[p],
-                                                 _mm512_permutex2var_ps(a, idx[p][j], b));
+                                                 _mm512_permutex2var_ps(a, idx[p][j % 2], b));
                 }
             }
         input_tile(d, v + c * ldv, plane);

@@ -70,7 +70,8 @@ def test_winograd_matches_torch(torch, isa, cfg):
 # (N, C, H, W, K, padding): narrow images, whose tiles go in blocks of tile
 # rows (2-7 tiles a row; a last block only partly filled; odd output sizes)
 BLOCKS = [(3, 5, 8, 8, 9, 1), (2, 4, 9, 7, 10, ((0, 2), (1, 0))), (1, 3, 13, 5, 8, 1),
-          (5, 6, 6, 12, 17, ((2, 1), (0, 1))), (2, 7, 21, 3, 5, ((1, 1), (2, 2)))]
+          (5, 6, 6, 12, 17, ((2, 1), (0, 1))), (2, 7, 21, 3, 5, ((1, 1), (2, 2))),
+          (2, 6, 16, 16, 12, 1), (1, 4, 11, 15, 9, ((1, 0), (1, 1)))]
 
 
 # (N, C, H, W, K, padding, dilation): phases of rows and columns
@@ -104,7 +105,8 @@ def test_winograd_blocks_of_tile_rows(torch, isa, shape):
 
 @pytest.mark.parametrize("shape", [(1, 64, 56, 56, 64, 1), (2, 32, 30, 28, 24, 1),
                                    (1, 32, 33, 32, 16, 1), (16, 32, 8, 8, 16, 1),
-                                   (1, 32, 64, 60, 16, 2)])
+                                   (1, 32, 64, 60, 16, 2), (1, 64, 28, 28, 64, 1),
+                                   (2, 64, 16, 16, 32, 1)])
 def test_auto_takes_winograd_with_avx512(isa, shape):
     """The suite's 3x3 layers reach it through "auto" (where the machine has
     AVX-512), with the result of the direct algorithm to Winograd's rounding."""
