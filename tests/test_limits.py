@@ -157,6 +157,19 @@ def _ops():
             (f"batch_norm_backward_{tag}", lambda m, x_=x_, bn=bn:
              m.batch_norm_backward(x_ * 0.5, x_, bn[2][:8], training=True)),
         ]
+    # float32 3x3 layers that "auto" sends to Winograd (with AVX-512):
+    # forward, fused, and the input gradient
+    xw = rng.standard_normal((1, 32, 32, 32)).astype(np.float32)
+    ww = rng.standard_normal((32, 32, 3, 3)).astype(np.float32)
+    gw = rng.standard_normal((1, 32, 32, 32)).astype(np.float32)
+    bn32 = [a[:16].repeat(2).astype(np.float32) for a in (mean, var, gamma, beta)]
+    ops += [
+        ("conv2d_auto_winograd_float32", lambda m: m.conv2d(xw, ww, padding=1)),
+        ("conv2d_bn_auto_winograd_float32", lambda m:
+         m.conv2d_bn(xw, ww, None, *bn32, padding=1, activation="relu")),
+        ("conv2d_backward_auto_winograd_float32", lambda m:
+         m.conv2d_backward(gw, xw, ww, padding=1)),
+    ]
     return ops
 
 
