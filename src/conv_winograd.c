@@ -196,7 +196,7 @@ static void exact_group(const fc_conv_shape *s, const wino_phase *ph, const wino
             }
 }
 
-/* The per-thread buffers and GEMM tile of one call. */
+/* One call's arguments and its transformed weights' layout. */
 typedef struct {
     const fc_conv_shape *s;
     const wino_kernels *kn;

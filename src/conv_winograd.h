@@ -11,8 +11,9 @@
  *
  * Tiles are taken 16 at a time (a "group": the vector lanes), along a row
  * of tiles, or, where rows of tiles are short (CIFAR's 8 x 8 images: 4
- * tiles), from a block of tile rows; the GEMMs run on the direct convolution's 8 x 3 x 16 kernel
- * (fc_direct_tile with one tap), so a work item is three groups. */
+ * tiles), from a block of tile rows; the GEMMs run on the direct
+ * convolution's 8 x 3 x 16 kernel (fc_direct_tile with one tap), so a work
+ * item is three groups. */
 #ifndef FC_CONV_WINOGRAD_H
 #define FC_CONV_WINOGRAD_H
 
