@@ -26,15 +26,16 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     goes to im2col.  float64 follows the
     same rules where it has vector kernels (AVX-512, no stride-2 loads).
 
-    Dense 3x3 layers of stride 1 (dilated ones too, by phases) take Winograd F(2x2, 3x3)
-    ("winograd", float32 with AVX-512; 16 multiplications per 2x2 outputs
-    where the direct kernels make 36: 1.25-1.6x faster than them on the
-    suite's 3x3 layers of 64-256 channels, CIFAR's 8x8 images included) when
-    its tiles fill 75% of the lanes, there are 32 input channels or more
-    (fewer leave the transforms a third of the time) and each weight meets
-    enough pixels to pay for transforming the weights on every call: 512,
-    1024 with 32 channels (on 28x28 images of 64-512 channels it is
-    1.1-1.4x faster; 24x24 with 32 channels, a tie).
+    Dense 3x3 layers of stride 1 (dilated ones too, by phases) take
+    Winograd F(2x2, 3x3) ("winograd", float32 with AVX-512: 16
+    multiplications per 2x2 outputs where the direct kernels make 36;
+    1.25-1.65x faster than them on the suite's 3x3 layers of 64-256
+    channels, CIFAR's 8x8 images included) when its tiles fill 75% of the
+    lanes, there are 32 input channels or more (with 16 the transforms take
+    a third of the time: 0.95x) and each weight meets enough pixels to pay
+    for transforming the weights on every call: 512, or 1024 with 32
+    channels (28x28 images of 64-512 channels: 1.1-1.4x; 24x24 with 32
+    channels: a tie).
 
     input_grad=True: `p` is an input gradient's flipped convolution, whose
     weights are flipped and transposed in a pass of their own first.
