@@ -50,20 +50,29 @@ typedef struct {
     int step;
 } fc_wino_plane;
 
-/* V for one group: 16 tiles whose 4x4 patches start at row `row0` and at
- * x columns xcol0, xcol0 + 2 step, ... (rows and columns outside the
- * plane: zero padding), every channel; v[xi * plane + c * ldv + lane].
- * Returns nonzero when an input value read is out of the safe range. */
-typedef int (*fc_wino_input_f32_fn)(const fc_wino_plane *pl, const float *x,
-                                    int64_t row0, int64_t xcol0, float *v,
-                                    int64_t ldv, int64_t plane);
+/* A run of a group's lanes along one row of tiles: lane l's 4x4 patch
+ * starts at row `row0` and x column xcol0 + 2 step l. */
+#define FC_WINO_MAXSEG 2
+typedef struct {
+    int64_t row0, xcol0;
+    uint32_t lanes;             /* the lanes of the run */
+} fc_wino_segment;
 
-/* Outputs of one group and output channel: m[xi * plane + lane] -> the
- * 2 x 2 tiles, + bias, ReLU when relu, stored from y (rows ldy apart,
- * columns `step` apart): nrows (1-2) rows of ncols (<= 32) columns. */
+/* V for one group: 16 tiles in nseg (<= FC_WINO_MAXSEG) runs (rows and
+ * columns outside the plane: zero padding), every channel;
+ * v[xi * plane + c * ldv + lane].  Returns nonzero when an input value
+ * read is out of the safe range. */
+typedef int (*fc_wino_input_f32_fn)(const fc_wino_plane *pl, const float *x,
+                                    const fc_wino_segment *seg, int nseg,
+                                    float *v, int64_t ldv, int64_t plane);
+
+/* Outputs of one group's run and output channel: m[xi * plane + lane] ->
+ * the 2 x 2 tiles, + bias, ReLU when relu, stored from y (lane 0's first
+ * output; rows ldy apart, columns `step` apart): nrows (1-2) rows, the
+ * columns (0-31) in cols. */
 typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
                                       float bias, int relu, float *y,
-                                      int64_t ldy, int nrows, int ncols,
+                                      int64_t ldy, int nrows, uint32_t cols,
                                       int step);
 
 /* The same for a block of rt rows of tw tiles (tw <= 8, rt tw <= 16)
@@ -83,11 +92,11 @@ int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,
                                        int64_t plane);
 int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
-                                      int64_t row0, int64_t xcol0, float *v,
-                                      int64_t ldv, int64_t plane);
+                                      const fc_wino_segment *seg, int nseg,
+                                      float *v, int64_t ldv, int64_t plane);
 void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
-                                        int64_t ldy, int nrows, int ncols,
+                                        int64_t ldy, int nrows, uint32_t cols,
                                         int step);
 int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
                                     int64_t W, int64_t row0, int64_t col0,

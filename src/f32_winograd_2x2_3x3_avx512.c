@@ -79,79 +79,112 @@ TARGET static inline void input_tile(const __m512 d[4][4], float *o, int64_t pla
     }
 }
 
-/* V of 16 tiles along a row of tiles.  Each patch row's 34 columns are
- * read as a (columns 0-15) and b (16-31), a2 (2-17) and b2 (18-33), split
- * into even and odd columns, so a tile's four columns come out in four
- * vectors.  With step 2 (dilation 2: every other column of x) a, b and
- * the last two come from five loads' even lanes, and a2, b2 are a, b
- * shifted by two lanes. */
-TARGET int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
-                                             int64_t row0, int64_t xcol0, float *v,
-                                             int64_t ldv, int64_t plane)
+/* One patch row of 16 tiles from p (x columns from p, lane masks m): its
+ * 34 columns read as a (columns 0-15) and b (16-31), a2 (2-17) and b2
+ * (18-33), split into even and odd columns, so a tile's four columns come
+ * out in e[0..3].  With step 2 (dilation 2: every other column of x) a, b
+ * and the last two come from five loads' even lanes, and a2, b2 are a, b
+ * shifted by two lanes.  Values out of the safe range set bits of *bad;
+ * prefetch: the same row FC_WINO_AHEAD channels on is in x. */
+TARGET static inline __attribute__((always_inline)) void
+patch_row(const fc_wino_plane *pl, const float *p, const __mmask16 *m, int prefetch,
+          __m512 e[4], __mmask16 *bad)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18,
                                            20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    const int nloads = pl->step == 1 ? 4 : 5;
-    __mmask16 m[5];
-    __mmask16 bad = 0;
-    /* step 1: loads at columns 0, 16, 2, 18; step 2: at 0, 16, 32, 48, 64 */
-    for (int l = 0; l < nloads; l++) {
-        const int64_t first = xcol0 + (pl->step == 1 ? (l & 1) * 16 + (l >> 1) * 2 : 16 * l);
-        uint32_t mask = 0;
-        for (int lane = 0; lane < 16; lane++)
-            if (first + lane >= 0 && first + lane < pl->W)
-                mask |= 1u << lane;
-        m[l] = (__mmask16)mask;
+    __m512 a, b, a2, b2;
+    /* the rows of a later channel, a plane apart: too many streams for the
+     * hardware prefetcher (33% of the time went to these loads' misses on
+     * vgg_64x224) */
+    if (prefetch) {
+        const char *q = (const char *)(p + FC_WINO_AHEAD * pl->cstride);
+        for (int l = 0; l < pl->step * 34; l += 16)
+            _mm_prefetch(q + l * sizeof(float), _MM_HINT_T0);
+        _mm_prefetch(q + (pl->step * 34 - 1) * sizeof(float), _MM_HINT_T0);
     }
+    if (pl->step == 1) {   /* masked-off lanes (the padding) read nothing */
+        a = _mm512_maskz_loadu_ps(m[0], p);
+        b = _mm512_maskz_loadu_ps(m[1], p + 16);
+        a2 = _mm512_maskz_loadu_ps(m[2], p + 2);
+        b2 = _mm512_maskz_loadu_ps(m[3], p + 18);
+        *bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(b2);
+    } else {
+        __m512 l[5];
+        for (int h = 0; h < 5; h++)
+            l[h] = _mm512_maskz_loadu_ps(m[h], p + 16 * h);
+        const __m512 tail = _mm512_permutexvar_ps(even, l[4]);
+        a = _mm512_permutex2var_ps(l[0], even, l[1]);
+        b = _mm512_permutex2var_ps(l[2], even, l[3]);
+        /* the columns of this phase (and a few past them) */
+        *bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(tail);
+        a2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b),
+                                                     _mm512_castps_si512(a), 2));
+        b2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(tail),
+                                                     _mm512_castps_si512(b), 2));
+    }
+    e[0] = _mm512_permutex2var_ps(a, even, b);
+    e[1] = _mm512_permutex2var_ps(a, odd, b);
+    e[2] = _mm512_permutex2var_ps(a2, even, b2);
+    e[3] = _mm512_permutex2var_ps(a2, odd, b2);
+}
+
+/* The channels' patches of one or two runs (nseg a constant where this is
+ * inlined, so that one run pays nothing for the second). */
+TARGET static inline __attribute__((always_inline)) __mmask16
+input_runs(const fc_wino_plane *pl, const float *x, const fc_wino_segment *seg,
+           const int nseg, __mmask16 m[FC_WINO_MAXSEG][5], float *v, int64_t ldv,
+           int64_t plane)
+{
+    __mmask16 bad = 0;
     for (int64_t c = 0; c < pl->C; c++) {
+        const float *xc = x + c * pl->cstride;
+        const int ahead = c + FC_WINO_AHEAD < pl->C;
         __m512 d[4][4];
         for (int i = 0; i < 4; i++) {
-            const int64_t row = row0 + i;
-            __m512 a, b, a2, b2;
-            if (row < 0 || row >= pl->nrows) {
+            const int64_t row = seg[0].row0 + i;
+            if (row < 0 || row >= pl->nrows)   /* padding rows: zero */
                 d[i][0] = d[i][1] = d[i][2] = d[i][3] = _mm512_setzero_ps();
-                continue;
+            else
+                patch_row(pl, xc + row * pl->rstride + seg[0].xcol0, m[0], ahead, d[i], &bad);
+            if (nseg > 1) {
+                const __mmask16 lanes = (__mmask16)seg[1].lanes;
+                const int64_t row1 = seg[1].row0 + i;
+                __m512 e[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+                               _mm512_setzero_ps(), _mm512_setzero_ps()};
+                if (row1 >= 0 && row1 < pl->nrows)
+                    patch_row(pl, xc + row1 * pl->rstride + seg[1].xcol0, m[1], ahead, e, &bad);
+                for (int j = 0; j < 4; j++)
+                    d[i][j] = _mm512_mask_mov_ps(d[i][j], lanes, e[j]);
             }
-            /* masked-off lanes (the padding) read nothing */
-            const float *p = x + c * pl->cstride + row * pl->rstride + xcol0;
-            /* the rows of a later channel, a plane apart: too many streams
-             * for the hardware prefetcher (33% of the time went to these
-             * loads' misses on vgg_64x224) */
-            if (c + FC_WINO_AHEAD < pl->C) {
-                const char *q = (const char *)(p + FC_WINO_AHEAD * pl->cstride);
-                for (int l = 0; l < pl->step * 34; l += 16)
-                    _mm_prefetch(q + l * sizeof(float), _MM_HINT_T0);
-                _mm_prefetch(q + (pl->step * 34 - 1) * sizeof(float), _MM_HINT_T0);
-            }
-            if (pl->step == 1) {
-                a = _mm512_maskz_loadu_ps(m[0], p);
-                b = _mm512_maskz_loadu_ps(m[1], p + 16);
-                a2 = _mm512_maskz_loadu_ps(m[2], p + 2);
-                b2 = _mm512_maskz_loadu_ps(m[3], p + 18);
-                bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(b2);
-            } else {
-                __m512 l[5];
-                for (int k = 0; k < 5; k++)
-                    l[k] = _mm512_maskz_loadu_ps(m[k], p + 16 * k);
-                const __m512 tail = _mm512_permutexvar_ps(even, l[4]);
-                a = _mm512_permutex2var_ps(l[0], even, l[1]);
-                b = _mm512_permutex2var_ps(l[2], even, l[3]);
-                /* the columns of this phase (and a few past them) */
-                bad |= UNSAFE512(a) | UNSAFE512(b) | UNSAFE512(tail);
-                a2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b),
-                                                             _mm512_castps_si512(a), 2));
-                b2 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(tail),
-                                                             _mm512_castps_si512(b), 2));
-            }
-            d[i][0] = _mm512_permutex2var_ps(a, even, b);
-            d[i][1] = _mm512_permutex2var_ps(a, odd, b);
-            d[i][2] = _mm512_permutex2var_ps(a2, even, b2);
-            d[i][3] = _mm512_permutex2var_ps(a2, odd, b2);
         }
         input_tile(d, v + c * ldv, plane);
     }
-    return bad != 0;
+    return bad;
+}
+
+/* V of 16 tiles of rows of tiles, in one or two runs: the first run's
+ * patch rows fill every lane (those of no run are never stored), the
+ * second's replace its own lanes. */
+TARGET int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
+                                             const fc_wino_segment *seg, int nseg,
+                                             float *v, int64_t ldv, int64_t plane)
+{
+    const int nloads = pl->step == 1 ? 4 : 5;
+    __mmask16 m[FC_WINO_MAXSEG][5];
+    /* step 1: loads at columns 0, 16, 2, 18; step 2: at 0, 16, 32, 48, 64 */
+    for (int k = 0; k < nseg; k++)
+        for (int l = 0; l < nloads; l++) {
+            const int64_t first = seg[k].xcol0 + (pl->step == 1 ? (l & 1) * 16 + (l >> 1) * 2
+                                                                : 16 * l);
+            uint32_t mask = 0;
+            for (int lane = 0; lane < 16; lane++)
+                if (first + lane >= 0 && first + lane < pl->W)
+                    mask |= 1u << lane;
+            m[k][l] = (__mmask16)mask;
+        }
+    return (nseg == 1 ? input_runs(pl, x, seg, 1, m, v, ldv, plane)
+                      : input_runs(pl, x, seg, 2, m, v, ldv, plane)) != 0;
 }
 
 /* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1] of 16 tiles (m[xi * plane]),
@@ -180,17 +213,17 @@ TARGET static inline void output_tile(const float *m, int64_t plane, float bias,
 }
 
 /* Outputs of 16 tiles along a row of tiles: each tile's two columns
- * interleaved back into the output rows (with step 2, into every other
- * column: the two halves' values spread to even lanes). */
+ * interleaved back into the output row (with step 2, into every other
+ * column: the two halves' values spread to even lanes), the columns in
+ * `cols` stored. */
 TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                                float bias, int relu, float *y,
-                                               int64_t ldy, int nrows, int ncols,
+                                               int64_t ldy, int nrows, uint32_t cols,
                                                int step)
 {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
                                          5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
-    const uint32_t cols = ncols >= 32 ? 0xFFFFFFFFu : (1u << ncols) - 1;
     __m512 t[2][2];
     output_tile(m, plane, bias, relu, t);
     for (int i = 0; i < nrows; i++) {
@@ -304,14 +337,14 @@ int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u, int64_t plane)
 { (void)w; (void)C; (void)nk; (void)wscale; (void)u; (void)plane; return 1; }
 int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
-                                      int64_t row0, int64_t xcol0, float *v, int64_t ldv,
-                                      int64_t plane)
-{ (void)pl; (void)x; (void)row0; (void)xcol0; (void)v; (void)ldv; (void)plane; return 1; }
+                                      const fc_wino_segment *seg, int nseg, float *v,
+                                      int64_t ldv, int64_t plane)
+{ (void)pl; (void)x; (void)seg; (void)nseg; (void)v; (void)ldv; (void)plane; return 1; }
 void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane, float bias,
                                         int relu, float *y, int64_t ldy, int nrows,
-                                        int ncols, int step)
+                                        uint32_t cols, int step)
 { (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)nrows;
-  (void)ncols; (void)step; }
+  (void)cols; (void)step; }
 int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H, int64_t W,
                                     int64_t row0, int64_t col0, int tw, int rt, float *v,
                                     int64_t ldv, int64_t plane)

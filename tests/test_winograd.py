@@ -92,7 +92,12 @@ def test_winograd_dilated(torch, isa, shape):
                  "dilated")
 
 
-@pytest.mark.parametrize("shape", BLOCKS)
+# rows of 16 tiles or more: groups of 16 running across two rows of tiles
+RUNS = [(1, 5, 12, 58, 9, 1), (2, 3, 7, 33, 8, ((0, 1), (2, 1))),
+        (1, 4, 9, 40, 10, ((2, 2), (0, 0)))]
+
+
+@pytest.mark.parametrize("shape", BLOCKS + RUNS)
 def test_winograd_blocks_of_tile_rows(torch, isa, shape):
     N, C, H, W, K, pad = shape
     pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
