@@ -219,12 +219,12 @@ static float exact_output(const fc_conv_shape *s, const float *x, const float *w
     return relu && v < 0 ? 0.0f : v;
 }
 
-/* Every output of a group, exactly. */
+/* A group's outputs of channels k0 .. k1 - 1, exactly. */
 static void exact_group(const fc_conv_shape *s, const wino_phase *ph, const wino_group *gr,
-                        const float *x, const float *w, const double *wscale,
-                        const float *bias, int relu, float *y)
+                        int64_t k0, int64_t k1, const float *x, const float *w,
+                        const double *wscale, const float *bias, int relu, float *y)
 {
-    for (int64_t k = 0; k < s->K; k++)
+    for (int64_t k = k0; k < k1; k++)
         for (int r = 0; r < gr->nrun; r++)
             for (int64_t i = 2 * gr->run[r].tr; i < gr->run[r].p1; i++)
                 for (int64_t j = 2 * gr->run[r].tc; j < gr->run[r].q1; j++) {
@@ -245,9 +245,11 @@ typedef struct {
     int64_t uplane, vplane, mplane, nkb;
 } wino_call;
 
-/* One item: up to three groups of a phase, from input to y. */
+/* One item: up to three groups of a phase, from input to y, for the
+ * blocks b0 .. b1 - 1 of 8 output channels. */
 static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid *g,
-                     int64_t it, fc_direct_tile *t, float *v, float *m)
+                     int64_t it, int64_t b0, int64_t b1, fc_direct_tile *t, float *v,
+                     float *m)
 {
     const fc_conv_shape *s = cl->s;
     const wino_kernels *kn = cl->kn;
@@ -278,7 +280,9 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
     }
     if (bad) {
         for (int j = 0; j < ng; j++)
-            exact_group(s, ph, &gr[j], cl->x, cl->w, cl->wscale, cl->bias, cl->relu, cl->y);
+            exact_group(s, ph, &gr[j], b0 * FC_WINO_KB,
+                        b1 * FC_WINO_KB < K ? b1 * FC_WINO_KB : K, cl->x, cl->w,
+                        cl->wscale, cl->bias, cl->relu, cl->y);
         return;
     }
     for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
@@ -303,7 +307,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
             out[j][r].cols = g->rt ? (uint32_t)gr[j].run[r].q1
                 : (c1 >= 32 ? 0xFFFFFFFFu : (1u << c1) - 1) & ~((1u << c0) - 1);
         }
-    for (int64_t b = 0; b < cl->nkb; b++) {
+    for (int64_t b = b0; b < b1; b++) {
         const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
         for (int xi = 0; xi < 16; xi++)
             kn->gemm(t, v + xi * cl->vplane, cl->u + xi * cl->uplane + b * C * FC_WINO_KB,
@@ -392,11 +396,21 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                 g[b] = grid_of(s, &ph[b]);
                 items = g[b].nitems > items ? g[b].nitems : items;
             }
+            /* Too few items for the threads (one image of 28x28 has 17):
+             * each also split by output channels, its input transformed
+             * again by each part.  Every output is computed the same way
+             * however the items split, so the bits do not change. */
+            const int64_t want = items > 0 && items < 4 * nt ? (4 * nt + items - 1) / items : 1;
+            const int64_t split = want < nkb ? want : nkb;
+            const int64_t chunk = (nkb + split - 1) / split;
 #pragma omp for schedule(dynamic)
-            for (int64_t it = 0; it < items; it++)
+            for (int64_t ik = 0; ik < items * split; ik++) {
+                const int64_t it = ik / split, b0 = ik % split * chunk;
+                const int64_t b1 = b0 + chunk < nkb ? b0 + chunk : nkb;
                 for (int64_t b = 0; b < s->dw; b++)
-                    if (v != NULL && m != NULL && it < g[b].nitems)
-                        run_item(&cl, &ph[b], &g[b], it, &t, v, m);
+                    if (v != NULL && m != NULL && it < g[b].nitems && b0 < b1)
+                        run_item(&cl, &ph[b], &g[b], it, b0, b1, &t, v, m);
+            }
         }
     }
     return err;

@@ -130,9 +130,11 @@ def test_auto_takes_winograd_with_avx512(isa, shape):
 @pytest.mark.parametrize("x_shape,dilation", [((3, 24, 21, 40), 1), ((7, 24, 8, 8), 1),
                                               ((2, 24, 21, 40), 2)],
                          ids=["rows", "blocks", "dilated"])
-@pytest.mark.parametrize("threads", (1, 3))
+@pytest.mark.parametrize("threads", (1, 3, 16))
 def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape,
                                                 dilation):
+    """Also when the items are split by output channels for many threads
+    (16 here: each part transforms the input again)."""
     rng = rng_for(8)
     x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, 3, 3), np.float32)
     b = randn(rng, (20,), np.float32)
