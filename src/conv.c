@@ -22,8 +22,9 @@
 BIAS_GRAD(float, bias_grad_f32)
 BIAS_GRAD(double, bias_grad_f64)
 
-/* The direct algorithm folds wscale into the weight while packing it; im2col
- * multiplies by the weight as stored, so it gets a folded copy. */
+/* The direct and Winograd algorithms fold wscale into the weight while
+ * packing or transforming it; im2col multiplies by the weight as stored,
+ * so it gets a folded copy. */
 #define CONV_FORWARD(T, NAME, DIRECT, WINOGRAD, IM2COL, FOLD)                \
     int NAME(const fc_conv_shape *s, int algo, const T *x, const T *w,       \
              const double *wscale, const T *bias, int relu, T *y)            \

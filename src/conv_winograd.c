@@ -304,8 +304,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
             const int c0 = 2 * gr[j].run[r].l0, c1 = (int)(gr[j].run[r].q1 - q0);
             out[j][r].y0 = gr[j].n * K * s->P * s->Q + ph->y0 + s->dh * p0 * s->Q + s->dw * q0;
             out[j][r].nrows = (int)(gr[j].run[r].p1 - p0);
-            out[j][r].cols = g->rt ? (uint32_t)gr[j].run[r].q1
-                : (c1 >= 32 ? 0xFFFFFFFFu : (1u << c1) - 1) & ~((1u << c0) - 1);
+            out[j][r].cols = (c1 >= 32 ? 0xFFFFFFFFu : (1u << c1) - 1) & ~((1u << c0) - 1);
         }
     for (int64_t b = b0; b < b1; b++) {
         const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
@@ -319,9 +318,9 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
             for (int j = 0; j < ng; j++)
                 for (int r = 0; r < gr[j].nrun; r++) {
                     const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
-                    if (g->rt)   /* cols: the number of columns */
+                    if (g->rt)
                         kn->output_block(mj, cl->mplane, bk, cl->relu, yk + out[j][r].y0, s->Q,
-                                         (int)g->tw, out[j][r].nrows, (int)out[j][r].cols);
+                                         (int)g->tw, out[j][r].nrows, out[j][r].cols);
                     else
                         kn->output(mj, cl->mplane, bk, cl->relu, yk + out[j][r].y0,
                                    s->dh * s->Q, out[j][r].nrows, out[j][r].cols, (int)s->dw);

@@ -9,9 +9,10 @@
  * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16
  * multiplications for 4 outputs where the direct convolution makes 36.
  *
- * Tiles are taken 16 at a time (a "group": the vector lanes), along a row
- * of tiles, or, where rows of tiles are short (CIFAR's 8 x 8 images: 4
- * tiles), from a block of tile rows; the GEMMs run on the direct
+ * Tiles are taken 16 at a time (a "group": the vector lanes), in one or
+ * two runs along rows of tiles, or, where rows of tiles are short (CIFAR's
+ * 8 x 8 images: 4 tiles), from a block of tile rows; the GEMMs run on the
+ * direct
  * convolution's 8 x 3 x 16 kernel (fc_direct_tile with one tap), so a work
  * item is three groups. */
 #ifndef FC_CONV_WINOGRAD_H
@@ -26,7 +27,8 @@
 
 /* Beyond this magnitude (or not finite) a value could make the transforms
  * overflow where the direct sum would not, or turn an inf into inf - inf:
- * such inputs and weights take the direct route. */
+ * such inputs are computed exactly, output by output, and such weights
+ * send the call to the direct algorithm. */
 #define FC_WINO_SAFE 0x1p40f
 
 /* U for KB output channels from k0 and every input channel: the weight
@@ -82,11 +84,12 @@ typedef int (*fc_wino_input_block_f32_fn)(const float *x, int64_t C, int64_t H,
                                           int64_t W, int64_t row0, int64_t col0,
                                           int tw, int rt, float *v, int64_t ldv,
                                           int64_t plane);
-/* ... and its outputs: nrows rows of ncols columns from y, ldy apart. */
+/* ... and its outputs: nrows rows, the columns (0-15) in cols, from y,
+ * ldy apart. */
 typedef void (*fc_wino_output_block_f32_fn)(const float *m, int64_t plane,
                                             float bias, int relu, float *y,
                                             int64_t ldy, int tw, int nrows,
-                                            int ncols);
+                                            uint32_t cols);
 
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,
@@ -105,6 +108,6 @@ int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
 void f32_winograd_output_block_avx512(const float *m, int64_t plane,
                                       float bias, int relu, float *y,
                                       int64_t ldy, int tw, int nrows,
-                                      int ncols);
+                                      uint32_t cols);
 
 #endif

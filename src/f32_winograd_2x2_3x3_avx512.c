@@ -1,7 +1,8 @@
 /* AVX-512 transforms of the Winograd F(2x2, 3x3) convolution, float32
  * (conv_winograd.h): weights 8 output channels to a vector, inputs and
- * outputs 16 tiles to a vector: along a row of tiles, or a block of tile
- * rows of a narrow image (whole loads and stores and permutes). */
+ * outputs 16 tiles to a vector: along one or two runs of a row of tiles,
+ * or a block of tile rows of a narrow image (whole loads and stores, and
+ * permutes). */
 #include "conv_winograd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -16,6 +17,17 @@
  * "not less or equal" is true for unordered operands). */
 #define UNSAFE512(v) _mm512_cmp_ps_mask(_mm512_abs_ps(v), \
     _mm512_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ)
+#define UNSAFE256(v) _mm256_cmp_ps_mask(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v)), \
+    _mm256_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ)
+
+/* The lanes of a 16-float load from column `first` that lie in a row of
+ * W columns. */
+static inline uint32_t lanes_inside(int64_t first, int64_t W)
+{
+    const int64_t lo = first < 0 ? -first : 0;
+    const int64_t hi = W - first < 16 ? W - first : 16;
+    return hi <= lo ? 0 : (uint32_t)(((uint64_t)1 << hi) - ((uint64_t)1 << lo));
+}
 
 /* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
  * (output channels) in the lanes, for every input channel. */
@@ -37,8 +49,7 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
             /* the product in double, rounded once: the direct kernels'
              * folded weight */
             g[tap] = wscale ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale)) : raw;
-            bad |= _mm256_cmp_ps_mask(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), g[tap]),
-                                      _mm256_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ);
+            bad |= UNSAFE256(g[tap]);
         }
         for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
             const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
@@ -174,15 +185,9 @@ TARGET int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const floa
     __mmask16 m[FC_WINO_MAXSEG][5];
     /* step 1: loads at columns 0, 16, 2, 18; step 2: at 0, 16, 32, 48, 64 */
     for (int k = 0; k < nseg; k++)
-        for (int l = 0; l < nloads; l++) {
-            const int64_t first = seg[k].xcol0 + (pl->step == 1 ? (l & 1) * 16 + (l >> 1) * 2
-                                                                : 16 * l);
-            uint32_t mask = 0;
-            for (int lane = 0; lane < 16; lane++)
-                if (first + lane >= 0 && first + lane < pl->W)
-                    mask |= 1u << lane;
-            m[k][l] = (__mmask16)mask;
-        }
+        for (int l = 0; l < nloads; l++)
+            m[k][l] = (__mmask16)lanes_inside(
+                seg[k].xcol0 + (pl->step == 1 ? (l & 1) * 16 + (l >> 1) * 2 : 16 * l), pl->W);
     return (nseg == 1 ? input_runs(pl, x, seg, 1, m, v, ldv, plane)
                       : input_runs(pl, x, seg, 2, m, v, ldv, plane)) != 0;
 }
@@ -224,7 +229,14 @@ TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
                                          5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    /* step 2: eight columns at a time into the even lanes of 16 */
+    const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    __mmask16 even[4] = {0, 0, 0, 0};
     __m512 t[2][2];
+    if (step == 2)
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 8; j++)
+                even[k] |= (__mmask16)((cols >> (8 * k + j) & 1u) << (2 * j));
     output_tile(m, plane, bias, relu, t);
     for (int i = 0; i < nrows; i++) {
         const __m512 row[2] = {_mm512_permutex2var_ps(t[i][0], lo, t[i][1]),
@@ -235,17 +247,9 @@ TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
             _mm512_mask_storeu_ps(yr + 16, (__mmask16)(cols >> 16), row[1]);
             continue;
         }
-        /* eight columns at a time into the even lanes of 16 */
-        const __m512i spread = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-        for (int k = 0; k < 4; k++) {
-            const uint32_t c8 = cols >> (8 * k) & 0xFFu;
-            uint32_t mask = 0;
-            for (int j = 0; j < 8; j++)
-                mask |= (c8 >> j & 1u) << (2 * j);
-            const __m512i idx = _mm512_add_epi32(spread, _mm512_set1_epi32(8 * (k & 1)));
-            _mm512_mask_storeu_ps(yr + 16 * k, (__mmask16)mask,
-                                  _mm512_permutexvar_ps(idx, row[k >> 1]));
-        }
+        for (int k = 0; k < 4; k++)
+            _mm512_mask_storeu_ps(yr + 16 * k, even[k], _mm512_permutexvar_ps(
+                _mm512_add_epi32(spread, _mm512_set1_epi32(8 * (k & 1))), row[k >> 1]));
     }
 }
 
@@ -262,11 +266,7 @@ TARGET int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
     const int npairs = (rt + 1) / 2;
     __m512i idx[4][2];
     __mmask16 pair[4], bad = 0;
-    uint32_t cols[2] = {0, 0};
-    for (int h = 0; h < 2; h++)
-        for (int lane = 0; lane < 16; lane++)
-            if (col0 + 2 * h + lane >= 0 && col0 + 2 * h + lane < W)
-                cols[h] |= 1u << lane;
+    const uint32_t cols[2] = {lanes_inside(col0, W), lanes_inside(col0 + 2, W)};
     for (int p = 0; p < npairs; p++) {
         int32_t e[2][16] = {{0}};
         uint32_t lanes = 0;
@@ -309,24 +309,22 @@ TARGET int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
 }
 
 /* Outputs of a block of tile rows: each output row's 2 tw values
- * interleaved from its tile row's lanes of the two column vectors; nrows
- * rows (<= 2 rt) of ncols columns stored from y, ldy apart. */
+ * interleaved from its tile row's lanes (r tw ..) of the two column
+ * vectors; nrows rows (<= 2 rt), the columns in cols, stored from y, ldy
+ * apart. */
 TARGET void f32_winograd_output_block_avx512(const float *m, int64_t plane, float bias,
                                              int relu, float *y, int64_t ldy, int tw,
-                                             int nrows, int ncols)
+                                             int nrows, uint32_t cols)
 {
-    const __mmask16 cols = (__mmask16)((1u << ncols) - 1);
+    /* tile row 0: column 2 tc from lane tc, 2 tc + 1 from lane 16 + tc */
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20,
+                                            5, 21, 6, 22, 7, 23);
     __m512 t[2][2];
     output_tile(m, plane, bias, relu, t);
     for (int r = 0; 2 * r < nrows; r++) {
-        int32_t e[16] = {0};
-        for (int tc = 0; tc < tw; tc++) {
-            e[2 * tc] = r * tw + tc;
-            e[2 * tc + 1] = 16 + r * tw + tc;
-        }
-        const __m512i idx = _mm512_loadu_si512(e);
+        const __m512i idx = _mm512_add_epi32(first, _mm512_set1_epi32(r * tw));
         for (int i = 0; i < 2 && 2 * r + i < nrows; i++)
-            _mm512_mask_storeu_ps(y + (2 * r + i) * ldy, cols,
+            _mm512_mask_storeu_ps(y + (2 * r + i) * ldy, (__mmask16)cols,
                                   _mm512_permutex2var_ps(t[i][0], idx, t[i][1]));
     }
 }
@@ -351,7 +349,7 @@ int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H, int64_
 { (void)x; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)tw; (void)rt; (void)v;
   (void)ldv; (void)plane; return 1; }
 void f32_winograd_output_block_avx512(const float *m, int64_t plane, float bias, int relu,
-                                      float *y, int64_t ldy, int tw, int nrows, int ncols)
+                                      float *y, int64_t ldy, int tw, int nrows, uint32_t cols)
 { (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; (void)tw; (void)nrows;
-  (void)ncols; }
+  (void)cols; }
 #endif
