@@ -26,7 +26,7 @@ cdef extern from "fastconv.h":
     double fc_conv2d_wgrad_efficiency_f32(const fc_conv_shape *s)
     double fc_conv2d_wgrad_efficiency_f64(const fc_conv_shape *s)
 
-CONV_ALGORITHMS = {"im2col": 0, "direct": 1, "winograd": 2}
+CONV_ALGORITHMS = {"im2col": 0, "direct": 1, "winograd": 2, "streamed": 3}
 
 
 cdef fc_conv_shape _conv_shape(p):

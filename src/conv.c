@@ -23,9 +23,9 @@ BIAS_GRAD(float, bias_grad_f32)
 BIAS_GRAD(double, bias_grad_f64)
 
 /* The direct and Winograd algorithms fold wscale into the weight while
- * packing or transforming it; im2col multiplies by the weight as stored,
- * so it gets a folded copy. */
-#define CONV_FORWARD(T, NAME, DIRECT, WINOGRAD, IM2COL, FOLD)                \
+ * packing or transforming it, the streamed one multiplies the sums by it;
+ * im2col multiplies by the weight as stored, so it gets a folded copy. */
+#define CONV_FORWARD(T, NAME, DIRECT, WINOGRAD, STREAMED, IM2COL, FOLD)      \
     int NAME(const fc_conv_shape *s, int algo, const T *x, const T *w,       \
              const double *wscale, const T *bias, int relu, T *y)            \
     {                                                                        \
@@ -34,6 +34,8 @@ BIAS_GRAD(double, bias_grad_f64)
         int err;                                                             \
         if (algo == FC_CONV_WINOGRAD)                                        \
             return WINOGRAD(s, x, w, wscale, bias, relu, y);                 \
+        if (algo == FC_CONV_STREAMED)                                        \
+            return STREAMED(s, x, w, wscale, bias, relu, y);                 \
         if (algo == FC_CONV_DIRECT)                                          \
             return DIRECT(s, x, w, wscale, bias, relu, y);                   \
         if (wscale && s->K * L > 0) {                                        \
@@ -47,11 +49,11 @@ BIAS_GRAD(double, bias_grad_f64)
         return err;                                                          \
     }
 CONV_FORWARD(float, fc_conv2d_f32, fc_conv2d_direct_f32, fc_conv2d_winograd_f32,
-             fc_conv2d_im2col_f32,
+             fc_conv2d_streamed_f32, fc_conv2d_im2col_f32,
              fc_bn_fold_weight_f32)
-/* float64 has no Winograd kernels: its "winograd" is the direct algorithm */
+/* float64 has no Winograd or streamed kernels: the direct algorithm runs */
 CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_direct_f64,
-             fc_conv2d_im2col_f64,
+             fc_conv2d_direct_f64, fc_conv2d_im2col_f64,
              fc_bn_fold_weight_f64)
 
 int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
@@ -60,7 +62,7 @@ int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
 {
     if (gb)
         bias_grad_f32(s, gy, gb);
-    return algo == FC_CONV_DIRECT || algo == FC_CONV_WINOGRAD
+    return algo != FC_CONV_IM2COL
         ? fc_conv2d_backward_direct_f32(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
         : fc_conv2d_backward_im2col_f32(s, gy, x, w, gx, gw);
 }
@@ -71,7 +73,7 @@ int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
 {
     if (gb)
         bias_grad_f64(s, gy, gb);
-    return algo == FC_CONV_DIRECT || algo == FC_CONV_WINOGRAD
+    return algo != FC_CONV_IM2COL
         ? fc_conv2d_backward_direct_f64(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
         : fc_conv2d_backward_im2col_f64(s, gy, x, w, gx, gw);
 }

@@ -26,6 +26,9 @@ int fc_conv2d_direct_f64(const fc_conv_shape *s, const double *x,
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                            const float *w, const double *wscale,
                            const float *bias, int relu, float *y);
+int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x,
+                           const float *w, const double *wscale,
+                           const float *bias, int relu, float *y);
 /* winograd_input: the input gradient of a stride-1 layer (a convolution
  * of grad_output with the flipped weight) by fc_conv2d_winograd_f32 (the
  * direct algorithm for float64 or where Winograd does not apply). */

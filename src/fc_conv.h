@@ -22,14 +22,19 @@ typedef struct {
  * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere;
  * for the gradients, the direct weight gradient and a stride-1 layer's
  * input gradient (a convolution itself) by Winograd. */
-enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2 };
+/* FC_CONV_STREAMED: the forward pass as an im2col GEMM on the weights as
+ * stored, pixels in the vector lanes (conv_streamed.h), for float32 dense
+ * layers with AVX-512; the direct algorithm elsewhere and for gradients. */
+enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2,
+                    FC_CONV_STREAMED = 3 };
 
 /* Return 0, or FC_ENOMEM (fastconv.h) when a workspace cannot be allocated. */
 
 /* y = conv(x, w') + bias (bias may be NULL), then max(y, 0) when relu,
  * where w'[k] = w[k] * wscale[k] computed in double and rounded once (a
  * batch norm folded in: the bits of fc_bn_fold_weight), or w'= w when
- * wscale is NULL. */
+ * wscale is NULL; FC_CONV_STREAMED multiplies each sum by wscale[k]
+ * rounded to float instead. */
 int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
                   const float *w, const double *wscale, const float *bias,
                   int relu, float *y);

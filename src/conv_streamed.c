@@ -1,0 +1,194 @@
+/* The streamed convolution, float32 with AVX-512 (conv_streamed.h): dense
+ * layers (groups 1) of any kernel size, stride, padding and dilation.
+ *
+ * Two phases.  All threads gather B, the im2col matrix of every image, in
+ * blocks of FC_STREAM_QB rows q and, within a block, one panel of 48
+ * pixels after another (then the leftover pixels as columns), so that a
+ * kernel call reads its panel contiguously.  Then each thread takes a
+ * fixed range of blocks of 8 output channels and walks B block by block:
+ * the 8 weight rows' slice of a block (16 KB) is read from the caller's
+ * array once and stays in L1 while every panel of every image passes
+ * under it; the thread's outputs (its channels x all pixels) stay in L2
+ * across blocks, accumulated in y, and the last block adds the epilogue.
+ * Each output is summed in one order whatever the thread count.
+ *
+ * The batch norm's factor (wscale) multiplies the sum, as the eager
+ * conv -> batch_norm does, instead of being folded into the weights:
+ * folding would be the per-call pass over the weights that this
+ * algorithm exists to avoid.  Factors that are not finite floats send the
+ * call to the direct algorithm, whose exact folding handles them. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef FASTCONV_OPENMP
+#include <omp.h>
+#endif
+
+#include "conv_internal.h"
+#include "conv_streamed.h"
+
+typedef struct {
+    fc_stream_panel_f32_fn panel;
+    fc_stream_dots_f32_fn dots;
+    fc_stream_gather_f32_fn gather_s1;
+} stream_kernels;
+
+static int select_kernels(stream_kernels *k)
+{
+    if (fc_isa_active() != FC_ISA_AVX512)
+        return 0;
+    k->panel = f32_streamed_panel_8x48_avx512;
+    k->dots = f32_streamed_dots_8_avx512;
+    k->gather_s1 = f32_streamed_gather_s1_avx512;
+    return 1;
+}
+
+static fc_stream_split split_of(int64_t P, int64_t Q)
+{
+    fc_stream_split sp;
+    const int64_t PQ = P * Q, rem = PQ % FC_STREAM_NR;
+    sp.PQ = PQ;
+    sp.np = PQ / FC_STREAM_NR;
+    sp.nd = rem;
+    sp.nv = 3;
+    sp.last = 0xFFFFu;
+    if (rem > FC_STREAM_MAXDOTS) {
+        const int64_t nv = (rem + 15) / 16, lanes = rem - 16 * (nv - 1);
+        sp.np++;
+        sp.nd = 0;
+        sp.nv = nv;
+        sp.last = lanes == 16 ? 0xFFFFu : (1u << lanes) - 1;
+    }
+    sp.img = sp.np * FC_STREAM_NR + sp.nd;
+    for (int64_t d = 0; d < sp.nd; d++) {
+        sp.dot_oh[d] = (sp.np * FC_STREAM_NR + d) / Q;
+        sp.dot_ow[d] = (sp.np * FC_STREAM_NR + d) % Q;
+    }
+    return sp;
+}
+
+static fc_stream_tap tap_of(const fc_conv_shape *s, int64_t r, int64_t t)
+{
+    fc_stream_tap tp;
+    tp.H = s->H; tp.W = s->W; tp.P = s->P; tp.Q = s->Q;
+    tp.sh = s->sh;
+    tp.ih0 = r * s->dh - s->pt;
+    tp.col0 = t * s->dw - s->pl;
+    /* output columns lo <= ow < hi read inside the row: 0 <= col0 + ow sw < W */
+    tp.lo = tp.col0 >= 0 ? 0 : (-tp.col0 + s->sw - 1) / s->sw;
+    tp.hi = s->W - tp.col0 <= 0 ? 0 : (s->W - tp.col0 + s->sw - 1) / s->sw;
+    if (tp.hi > s->Q)
+        tp.hi = s->Q;
+    if (tp.lo > tp.hi)
+        tp.lo = tp.hi;
+    return tp;
+}
+
+/* The generic gather (any column stride): the input value under each
+ * output pixel for the tap, zero in the padding, into the panels and dot
+ * columns. */
+static void gather_strided(const fc_stream_tap *tp, int64_t sw, const float *xc,
+                           const fc_stream_split *sp, float *blk, int64_t qn, int64_t qq)
+{
+    const int64_t end = sp->np * FC_STREAM_NR;
+    for (int64_t p = 0; p < end + sp->nd; p++) {
+        const int64_t oh = p / tp->Q, ow = p % tp->Q, ih = oh * tp->sh + tp->ih0;
+        const float v = p < sp->PQ && ih >= 0 && ih < tp->H && ow >= tp->lo && ow < tp->hi
+            ? xc[ih * tp->W + tp->col0 + ow * sw] : 0.0f;
+        if (p < end)
+            blk[(p / FC_STREAM_NR * qn + qq) * FC_STREAM_NR + p % FC_STREAM_NR] = v;
+        else
+            blk[end * qn + (p - end) * qn + qq] = v;
+    }
+}
+
+int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *w,
+                           const double *wscale, const float *bias, int relu, float *y)
+{
+    stream_kernels kn;
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || s->groups != 1 ||
+        !select_kernels(&kn))
+        return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+
+    const int64_t N = s->N, K = s->K, CRS = s->C * s->R * s->S;
+    const int64_t nkb = (K + FC_STREAM_MR - 1) / FC_STREAM_MR;
+    const fc_stream_split sp = split_of(s->P, s->Q);
+    const int nt = fc_get_num_threads();
+    float *scale = NULL;
+
+    if (wscale) {
+        scale = (float *)fc_malloc((size_t)K * sizeof(float));
+        if (scale == NULL)
+            return FC_ENOMEM;
+        for (int64_t k = 0; k < K; k++) {
+            scale[k] = (float)wscale[k];
+            if (!isfinite(scale[k])) {
+                free(scale);
+                return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+            }
+        }
+    }
+    float *B = (float *)fc_scratch(FC_SLOT_COL, (size_t)(CRS * N * sp.img) * sizeof(float));
+    if (B == NULL) {
+        free(scale);
+        return FC_ENOMEM;
+    }
+
+#pragma omp parallel num_threads(nt)
+    {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < s->C * N; i++) {
+            const int64_t c = i / N, n = i % N;
+            const float *xc = x + (n * s->C + c) * s->H * s->W;
+            for (int64_t r = 0; r < s->R; r++)
+                for (int64_t t = 0; t < s->S; t++) {
+                    const int64_t q = (c * s->R + r) * s->S + t;
+                    const int64_t q0 = q / FC_STREAM_QB * FC_STREAM_QB;
+                    const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
+                    float *blk = B + q0 * N * sp.img + n * sp.img * qn;
+                    const fc_stream_tap tp = tap_of(s, r, t);
+                    if (s->sw == 1)
+                        kn.gather_s1(&tp, xc, &sp, blk, qn, q - q0);
+                    else
+                        gather_strided(&tp, s->sw, xc, &sp, blk, qn, q - q0);
+                }
+        }
+        /* the implied barrier: B is whole */
+        int t = 0, nth = 1;
+#ifdef FASTCONV_OPENMP
+        t = omp_get_thread_num();
+        nth = omp_get_num_threads();
+#endif
+        const int64_t kb0 = nkb * t / nth, kb1 = nkb * (t + 1) / nth;
+        for (int64_t q0 = 0; q0 < CRS; q0 += FC_STREAM_QB) {
+            const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
+            const int add = q0 > 0, final = q0 + qn == CRS;
+            const float *blk = B + q0 * N * sp.img;
+            for (int64_t kb = kb0; kb < kb1; kb++) {
+                const int64_t k0 = kb * FC_STREAM_MR;
+                const int nk = (int)(K - k0 < FC_STREAM_MR ? K - k0 : FC_STREAM_MR);
+                const float *a = w + k0 * CRS + q0;
+                fc_stream_epilogue ep;
+                ep.scale = scale ? scale + k0 : NULL;
+                ep.bias = bias ? bias + k0 : NULL;
+                ep.relu = relu;
+                for (int64_t n = 0; n < N; n++) {
+                    const float *bn = blk + n * sp.img * qn;
+                    float *yn = y + (n * K + k0) * sp.PQ;
+                    for (int64_t j = 0; j < sp.np; j++) {
+                        const int last = j == sp.np - 1;
+                        kn.panel(qn, a, CRS, nk, bn + j * FC_STREAM_NR * qn,
+                                 last ? (int)sp.nv : 3, last ? sp.last : 0xFFFFu,
+                                 yn + j * FC_STREAM_NR, sp.PQ, add, final ? &ep : NULL);
+                    }
+                    if (sp.nd)
+                        kn.dots(qn, a, CRS, nk, bn + sp.np * FC_STREAM_NR * qn, (int)sp.nd,
+                                yn + sp.np * FC_STREAM_NR, sp.PQ, add, final ? &ep : NULL);
+                }
+            }
+        }
+    }
+    free(scale);
+    return 0;
+}
