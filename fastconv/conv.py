@@ -11,8 +11,8 @@ from . import reference
 
 
 def choose_algorithm(p, dtype, backward=False, input_grad=False):
-    """"direct", "im2col" or "winograd" for `algorithm="auto"`, from the
-    benchmark suite.
+    """"direct", "im2col", "winograd" or "streamed" for `algorithm="auto"`,
+    from the benchmark suite.
 
     Forward (backward=False): the direct micro-kernels beat im2col + BLAS
     wherever they fill their vector lanes: on float32 with AVX2 or AVX-512,
@@ -37,6 +37,16 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     channels (28x28 images of 64-512 channels: 1.1-1.4x; 24x24 with 32
     channels: a tie).
 
+    Layers whose weights outweigh their pixels (ResNet-50's last stage:
+    7x7 images under 1-9 MB of weights) take the streamed algorithm
+    ("streamed", float32 with AVX-512, forward only: an im2col GEMM with
+    pixels in the lanes that reads the weights as stored, where the direct
+    kernels would reorder every weight on every call for a few dozen
+    pixels): stride 1 along rows, at most 200 pixels (a 14x14 image) and
+    256 KB of weights.  On 7x7 images it is 1.2-1.6x the direct kernels
+    (512 and 256 channels, 3x3; 1x1 layers of 2048 channels 1.5x); at 196
+    pixels 1.0-1.2x; at 784 it loses to Winograd (0.65x).
+
     input_grad=True: `p` is an input gradient's flipped convolution, whose
     weights are flipped and transposed in a pass of their own first.
 
@@ -57,6 +67,10 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         enough = p.N * p.P * p.Q >= 256
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
+    if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] == 1
+            and not input_grad and p.N * p.P * p.Q <= 200
+            and p.K * p.C * p.R * p.S >= 65536):
+        return "streamed"
     if (dtype == np.float32 and p.C >= 32 and p.N * p.P * p.Q >= max(512, 32768 // p.C)
             and _kernels.conv2d_winograd_efficiency(p, dtype) >= 0.75):
         return "winograd"

@@ -31,7 +31,7 @@
 typedef struct {
     fc_stream_panel_f32_fn panel;
     fc_stream_dots_f32_fn dots;
-    fc_stream_gather_f32_fn gather_s1;
+    fc_stream_gather_f32_fn gather;
 } stream_kernels;
 
 static int select_kernels(stream_kernels *k)
@@ -40,14 +40,14 @@ static int select_kernels(stream_kernels *k)
         return 0;
     k->panel = f32_streamed_panel_8x48_avx512;
     k->dots = f32_streamed_dots_8_avx512;
-    k->gather_s1 = f32_streamed_gather_s1_avx512;
+    k->gather = f32_streamed_gather_avx512;
     return 1;
 }
 
-static fc_stream_split split_of(int64_t P, int64_t Q)
+static fc_stream_split split_of(int64_t PQ)
 {
     fc_stream_split sp;
-    const int64_t PQ = P * Q, rem = PQ % FC_STREAM_NR;
+    const int64_t rem = PQ % FC_STREAM_NR;
     sp.PQ = PQ;
     sp.np = PQ / FC_STREAM_NR;
     sp.nd = rem;
@@ -61,12 +61,17 @@ static fc_stream_split split_of(int64_t P, int64_t Q)
         sp.last = lanes == 16 ? 0xFFFFu : (1u << lanes) - 1;
     }
     sp.img = sp.np * FC_STREAM_NR + sp.nd;
-    for (int64_t d = 0; d < sp.nd; d++) {
-        sp.dot_oh[d] = (sp.np * FC_STREAM_NR + d) / Q;
-        sp.dot_ow[d] = (sp.np * FC_STREAM_NR + d) % Q;
-    }
     return sp;
 }
+
+/* Where one tap (r, t) reads a channel plane: output pixel (oh, ow) reads
+ * row oh sh + ih0 (outside 0 <= ih < H: padding), column col0 + ow sw
+ * (lo <= ow < hi read inside the row). */
+typedef struct {
+    int64_t H, W, P, Q;
+    int64_t sh, ih0;
+    int64_t col0, lo, hi;
+} fc_stream_tap;
 
 static fc_stream_tap tap_of(const fc_conv_shape *s, int64_t r, int64_t t)
 {
@@ -83,6 +88,68 @@ static fc_stream_tap tap_of(const fc_conv_shape *s, int64_t r, int64_t t)
     if (tp.lo > tp.hi)
         tp.lo = tp.hi;
     return tp;
+}
+
+/* Chunks that one row of pixels can make: each run of 16 splits at most
+ * once at a panel's end, and the last panel's tail takes three more. */
+static int64_t max_chunks(const fc_conv_shape *s)
+{
+    return 2 * s->P * ((s->Q + 15) / 16) + 3;
+}
+
+/* The tap's chunks (stride 1 along rows; returns how many) and the
+ * plane offsets of its dot pixels. */
+static int64_t chunks_of(const fc_stream_tap *tp, const fc_stream_split *sp,
+                         fc_stream_chunk *ch, int64_t *dots)
+{
+    const int64_t end = sp->np * FC_STREAM_NR;   /* pixels past it are dots */
+    int64_t n = 0;
+    for (int64_t oh = 0; oh < tp->P; oh++) {
+        const int64_t ih = oh * tp->sh + tp->ih0;
+        const int inside = ih >= 0 && ih < tp->H;
+        for (int64_t ow = 0; ow < tp->Q; ow += 16) {
+            const int64_t p = oh * tp->Q + ow;
+            if (p >= end)
+                break;
+            const int64_t len = tp->Q - ow < 16 ? tp->Q - ow : 16;
+            const int64_t a = tp->lo > ow ? tp->lo - ow : 0;
+            const int64_t b = tp->hi - ow < len ? tp->hi - ow : len;
+            const uint32_t load = inside && b > a ? ((1u << b) - 1) & ~((1u << a) - 1) : 0;
+            const int64_t l = p % FC_STREAM_NR;
+            const int64_t fit = FC_STREAM_NR - l < len ? FC_STREAM_NR - l : len;
+            const int64_t src = inside ? ih * tp->W + tp->col0 + ow : 0;
+            ch[n].src = src;
+            ch[n].j = p / FC_STREAM_NR;
+            ch[n].l = l;
+            ch[n].store = (1u << fit) - 1;
+            ch[n].load = load & ch[n].store;
+            n++;
+            if (fit < len && p + fit < end) {   /* on into the next panel */
+                ch[n].src = src + fit;
+                ch[n].j = p / FC_STREAM_NR + 1;
+                ch[n].l = 0;
+                ch[n].store = (1u << (len - fit)) - 1;
+                ch[n].load = load >> fit;
+                n++;
+            }
+        }
+    }
+    for (int64_t l = sp->PQ - (end - FC_STREAM_NR); end > sp->PQ && l < FC_STREAM_NR; l += 16) {
+        const int64_t len = FC_STREAM_NR - l < 16 ? FC_STREAM_NR - l : 16;
+        ch[n].src = 0;
+        ch[n].j = sp->np - 1;
+        ch[n].l = l;
+        ch[n].store = (1u << len) - 1;
+        ch[n].load = 0;
+        n++;
+    }
+    for (int64_t d = 0; d < sp->nd; d++) {
+        const int64_t oh = (end + d) / tp->Q, ow = (end + d) % tp->Q;
+        const int64_t ih = oh * tp->sh + tp->ih0;
+        dots[d] = ih >= 0 && ih < tp->H && ow >= tp->lo && ow < tp->hi
+            ? ih * tp->W + tp->col0 + ow : -1;
+    }
+    return n;
 }
 
 /* The generic gather (any column stride): the input value under each
@@ -113,7 +180,7 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
 
     const int64_t N = s->N, K = s->K, CRS = s->C * s->R * s->S;
     const int64_t nkb = (K + FC_STREAM_MR - 1) / FC_STREAM_MR;
-    const fc_stream_split sp = split_of(s->P, s->Q);
+    const fc_stream_split sp = split_of(s->P * s->Q);
     const int nt = fc_get_num_threads();
     float *scale = NULL;
 
@@ -129,10 +196,26 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
             }
         }
     }
+    /* stride 1 along rows: each tap's chunks, listed once for every channel */
+    const int64_t taps = s->R * s->S, mch = max_chunks(s);
+    fc_stream_chunk *ch = NULL;
+    int64_t *nch = NULL, *dots = NULL;
+    if (s->sw == 1) {
+        ch = (fc_stream_chunk *)fc_malloc((size_t)(taps * mch) * sizeof(fc_stream_chunk));
+        nch = (int64_t *)fc_malloc((size_t)taps * sizeof(int64_t));
+        dots = (int64_t *)fc_malloc((size_t)(taps * FC_STREAM_MAXDOTS) * sizeof(int64_t));
+    }
     float *B = (float *)fc_scratch(FC_SLOT_COL, (size_t)(CRS * N * sp.img) * sizeof(float));
-    if (B == NULL) {
+    if (B == NULL || (s->sw == 1 && (ch == NULL || nch == NULL || dots == NULL))) {
         free(scale);
+        free(ch);
+        free(nch);
+        free(dots);
         return FC_ENOMEM;
+    }
+    for (int64_t i = 0; ch && i < taps; i++) {
+        const fc_stream_tap tp = tap_of(s, i / s->S, i % s->S);
+        nch[i] = chunks_of(&tp, &sp, ch + i * mch, dots + i * FC_STREAM_MAXDOTS);
     }
 
 #pragma omp parallel num_threads(nt)
@@ -141,18 +224,19 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
         for (int64_t i = 0; i < s->C * N; i++) {
             const int64_t c = i / N, n = i % N;
             const float *xc = x + (n * s->C + c) * s->H * s->W;
-            for (int64_t r = 0; r < s->R; r++)
-                for (int64_t t = 0; t < s->S; t++) {
-                    const int64_t q = (c * s->R + r) * s->S + t;
-                    const int64_t q0 = q / FC_STREAM_QB * FC_STREAM_QB;
-                    const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
-                    float *blk = B + q0 * N * sp.img + n * sp.img * qn;
-                    const fc_stream_tap tp = tap_of(s, r, t);
-                    if (s->sw == 1)
-                        kn.gather_s1(&tp, xc, &sp, blk, qn, q - q0);
-                    else
-                        gather_strided(&tp, s->sw, xc, &sp, blk, qn, q - q0);
+            for (int64_t i = 0; i < taps; i++) {
+                const int64_t q = c * taps + i;
+                const int64_t q0 = q / FC_STREAM_QB * FC_STREAM_QB;
+                const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
+                float *blk = B + q0 * N * sp.img + n * sp.img * qn;
+                if (ch) {
+                    kn.gather(ch + i * mch, nch[i], dots + i * FC_STREAM_MAXDOTS, &sp, xc,
+                              blk, qn, q - q0);
+                } else {
+                    const fc_stream_tap tp = tap_of(s, i / s->S, i % s->S);
+                    gather_strided(&tp, s->sw, xc, &sp, blk, qn, q - q0);
                 }
+            }
         }
         /* the implied barrier: B is whole */
         int t = 0, nth = 1;
@@ -190,5 +274,8 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
         }
     }
     free(scale);
+    free(ch);
+    free(nch);
+    free(dots);
     return 0;
 }

@@ -29,24 +29,27 @@
 typedef struct {
     int64_t PQ, np, nd, nv, img;
     uint32_t last;
-    int64_t dot_oh[FC_STREAM_MAXDOTS], dot_ow[FC_STREAM_MAXDOTS];   /* where */
 } fc_stream_split;
 
-/* Where one tap (r, t) reads a channel plane: output pixel (oh, ow) reads
- * row oh sh + ih0 (outside 0 <= ih < H: padding), column col0 + ow
- * (stride 1 along rows; lo <= ow < hi read inside the row). */
+/* A run of up to 16 pixels of one output row, for one tap, that lands in
+ * one panel: loaded from src (floats from the channel plane's start; the
+ * lanes outside `load` read nothing and store the padding's zero) and
+ * stored to lanes l .. of panel j under `store`.  The driver lists them
+ * per tap (the same for every channel), the last panel's lanes past the
+ * image included (load 0). */
 typedef struct {
-    int64_t H, W, P, Q;
-    int64_t sh, ih0;
-    int64_t col0, lo, hi;
-} fc_stream_tap;
+    int64_t src, j, l;
+    uint32_t load, store;
+} fc_stream_chunk;
 
-/* Row qq of a block of qn rows of B, for one image and tap: the pixels of
- * plane xc under the tap into the image's panels and dot columns at blk
- * (lanes past the image zero). */
-typedef void (*fc_stream_gather_f32_fn)(const fc_stream_tap *tp, const float *xc,
-                                        const fc_stream_split *sp, float *blk,
-                                        int64_t qn, int64_t qq);
+/* Row qq of a block of qn rows of B, for one image and tap: plane xc's
+ * values for the tap's nch chunks into the image's panels at blk, and for
+ * the dot pixels (offsets in the plane, or -1: padding) into its nd dot
+ * columns after the panels. */
+typedef void (*fc_stream_gather_f32_fn)(const fc_stream_chunk *ch, int64_t nch,
+                                        const int64_t *dots, const fc_stream_split *sp,
+                                        const float *xc, float *blk, int64_t qn,
+                                        int64_t qq);
 
 /* What the last block of q adds: y = sum * scale[i] + bias[i] (scale or
  * bias NULL: 1 or 0), then max(y, 0) when relu.  Pointers at the rows'
@@ -75,9 +78,9 @@ void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t lda,
                                     int nk, const float *b, int nv, uint32_t last,
                                     float *c, int64_t ldc, int add,
                                     const fc_stream_epilogue *ep);
-void f32_streamed_gather_s1_avx512(const fc_stream_tap *tp, const float *xc,
-                                   const fc_stream_split *sp, float *blk,
-                                   int64_t qn, int64_t qq);
+void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
+                                const int64_t *dots, const fc_stream_split *sp,
+                                const float *xc, float *blk, int64_t qn, int64_t qq);
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
                                 const float *bt, int nd, float *c, int64_t ldc,
                                 int add, const fc_stream_epilogue *ep);

@@ -130,48 +130,16 @@ TARGET void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, 
     }
 }
 
-/* Up to 16 pixels of an output row at a time, by masked loads (lanes
- * outside the input row read nothing and give the padding's zero), stored
- * straight into their panel: a run crossing a panel's end is loaded again
- * from where the next panel begins, so no store is read back at once. */
-TARGET void f32_streamed_gather_s1_avx512(const fc_stream_tap *tp, const float *xc,
-                                          const fc_stream_split *sp, float *blk,
-                                          int64_t qn, int64_t qq)
+TARGET void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
+                                       const int64_t *dots, const fc_stream_split *sp,
+                                       const float *xc, float *blk, int64_t qn, int64_t qq)
 {
-    const int64_t end = sp->np * NR;   /* pixels past it are dot products */
-    for (int64_t oh = 0; oh < tp->P; oh++) {
-        const int64_t ih = oh * tp->sh + tp->ih0;
-        const int inside = ih >= 0 && ih < tp->H;
-        const float *xr = inside ? xc + ih * tp->W + tp->col0 : xc;   /* unread if not */
-        for (int64_t ow = 0; ow < tp->Q; ow += 16) {
-            const int64_t p = oh * tp->Q + ow;
-            if (p >= end)
-                break;
-            const int64_t n = tp->Q - ow < 16 ? tp->Q - ow : 16;
-            const int64_t a = tp->lo > ow ? tp->lo - ow : 0;
-            const int64_t b = tp->hi - ow < n ? tp->hi - ow : n;
-            const uint32_t load = inside && b > a ? ((1u << b) - 1) & ~((1u << a) - 1) : 0;
-            const int64_t j = p / NR, l = p % NR;
-            const int64_t fit = NR - l < n ? NR - l : n;
-            _mm512_mask_storeu_ps(blk + (j * qn + qq) * NR + l, (__mmask16)((1u << fit) - 1),
-                                  _mm512_maskz_loadu_ps((__mmask16)load, xr + ow));
-            if (fit < n && p + fit < end)
-                _mm512_mask_storeu_ps(blk + ((j + 1) * qn + qq) * NR,
-                                      (__mmask16)((1u << (n - fit)) - 1),
-                                      _mm512_maskz_loadu_ps((__mmask16)(load >> fit),
-                                                            xr + ow + fit));
-        }
-    }
-    if (end > sp->PQ) {   /* the last panel's lanes past the image */
-        float *dst = blk + ((sp->np - 1) * qn + qq) * NR;
-        for (int64_t l = sp->PQ - end + NR; l < NR; l++)
-            dst[l] = 0.0f;
-    }
-    for (int64_t d = 0; d < sp->nd; d++) {
-        const int64_t ih = sp->dot_oh[d] * tp->sh + tp->ih0, ow = sp->dot_ow[d];
-        blk[end * qn + d * qn + qq] = ih >= 0 && ih < tp->H && ow >= tp->lo && ow < tp->hi
-            ? xc[ih * tp->W + tp->col0 + ow] : 0.0f;
-    }
+    float *row = blk + qq * NR, *dot = blk + sp->np * NR * qn + qq;
+    for (int64_t i = 0; i < nch; i++)
+        _mm512_mask_storeu_ps(row + ch[i].j * NR * qn + ch[i].l, (__mmask16)ch[i].store,
+                              _mm512_maskz_loadu_ps((__mmask16)ch[i].load, xc + ch[i].src));
+    for (int64_t d = 0; d < sp->nd; d++)
+        dot[d * qn] = dots[d] >= 0 ? xc[dots[d]] : 0.0f;
 }
 
 #else
@@ -182,10 +150,10 @@ void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t lda,
                                     const fc_stream_epilogue *ep)
 { (void)qn; (void)a; (void)lda; (void)nk; (void)b; (void)nv; (void)last; (void)c;
   (void)ldc; (void)add; (void)ep; }
-void f32_streamed_gather_s1_avx512(const fc_stream_tap *tp, const float *xc,
-                                   const fc_stream_split *sp, float *blk,
-                                   int64_t qn, int64_t qq)
-{ (void)tp; (void)xc; (void)sp; (void)blk; (void)qn; (void)qq; }
+void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
+                                const int64_t *dots, const fc_stream_split *sp,
+                                const float *xc, float *blk, int64_t qn, int64_t qq)
+{ (void)ch; (void)nch; (void)dots; (void)sp; (void)xc; (void)blk; (void)qn; (void)qq; }
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
                                 const float *bt, int nd, float *c, int64_t ldc,
                                 int add, const fc_stream_epilogue *ep)
