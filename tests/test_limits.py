@@ -170,6 +170,15 @@ def _ops():
         ("conv2d_backward_auto_winograd_float32", lambda m:
          m.conv2d_backward(gw, xw, ww, padding=1)),
     ]
+    # ... and to the streamed GEMM: 7x7 under 128 x 128 x 3 x 3 weights
+    xs = rng.standard_normal((1, 128, 7, 7)).astype(np.float32)
+    ws = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)
+    bn128 = [a[:16].repeat(8).astype(np.float32) for a in (mean, var, gamma, beta)]
+    ops += [
+        ("conv2d_auto_streamed_float32", lambda m: m.conv2d(xs, ws, padding=1)),
+        ("conv2d_bn_auto_streamed_float32", lambda m:
+         m.conv2d_bn(xs, ws, None, *bn128, padding=1, activation="relu")),
+    ]
     return ops
 
 

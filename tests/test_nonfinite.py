@@ -137,6 +137,10 @@ CONV_CASES = [
     _case("auto_winograd", 1, 32, 32, 32, 16, 3, 3, padding=1),
     _case("auto_winograd_blocks", 16, 32, 8, 8, 16, 3, 3, padding=1),
     _case("auto_winograd_dilated", 1, 32, 64, 64, 16, 3, 3, padding=2, dilation=2),
+    # ... and the streamed GEMM (float32 AVX-512): few pixels under many
+    # weights; 7x7 is a panel and a dot product, 3x5 a part of a panel
+    _case("auto_streamed", 1, 128, 7, 7, 64, 3, 3, padding=1),
+    _case("auto_streamed_partial", 2, 256, 3, 5, 256, 1, 1),
 ]
 CONV_IDS = [c["name"] for c in CONV_CASES]
 
