@@ -183,6 +183,7 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
     const fc_stream_split sp = split_of(s->P * s->Q);
     const int nt = fc_get_num_threads();
     float *scale = NULL;
+    int err = 0;
 
     if (wscale) {
         scale = (float *)fc_malloc((size_t)K * sizeof(float));
@@ -224,16 +225,16 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
         for (int64_t i = 0; i < s->C * N; i++) {
             const int64_t c = i / N, n = i % N;
             const float *xc = x + (n * s->C + c) * s->H * s->W;
-            for (int64_t i = 0; i < taps; i++) {
-                const int64_t q = c * taps + i;
+            for (int64_t tap = 0; tap < taps; tap++) {
+                const int64_t q = c * taps + tap;
                 const int64_t q0 = q / FC_STREAM_QB * FC_STREAM_QB;
                 const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
                 float *blk = B + q0 * N * sp.img + n * sp.img * qn;
                 if (ch) {
-                    kn.gather(ch + i * mch, nch[i], dots + i * FC_STREAM_MAXDOTS, &sp, xc,
-                              blk, qn, q - q0);
+                    kn.gather(ch + tap * mch, nch[tap], dots + tap * FC_STREAM_MAXDOTS, &sp,
+                              xc, blk, qn, q - q0);
                 } else {
-                    const fc_stream_tap tp = tap_of(s, i / s->S, i % s->S);
+                    const fc_stream_tap tp = tap_of(s, tap / s->S, tap % s->S);
                     gather_strided(&tp, s->sw, xc, &sp, blk, qn, q - q0);
                 }
             }
@@ -244,7 +245,18 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
         t = omp_get_thread_num();
         nth = omp_get_num_threads();
 #endif
-        const int64_t kb0 = nkb * t / nth, kb1 = nkb * (t + 1) / nth;
+        int64_t kb0 = nkb * t / nth, kb1 = nkb * (t + 1) / nth;
+        /* the dot products' vector sums, per block of channels and image */
+        float *part = NULL;
+        if (sp.nd && kb1 > kb0) {
+            part = (float *)fc_scratch(FC_SLOT_OUTPUT,
+                                       (size_t)((kb1 - kb0) * N * FC_STREAM_PART) * sizeof(float));
+            if (part == NULL) {
+#pragma omp atomic write
+                err = FC_ENOMEM;
+                kb1 = kb0;
+            }
+        }
         for (int64_t q0 = 0; q0 < CRS; q0 += FC_STREAM_QB) {
             const int64_t qn = CRS - q0 < FC_STREAM_QB ? CRS - q0 : FC_STREAM_QB;
             const int add = q0 > 0, final = q0 + qn == CRS;
@@ -268,7 +280,8 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
                     }
                     if (sp.nd)
                         kn.dots(qn, a, CRS, nk, bn + sp.np * FC_STREAM_NR * qn, (int)sp.nd,
-                                yn + sp.np * FC_STREAM_NR, sp.PQ, add, final ? &ep : NULL);
+                                part + ((kb - kb0) * N + n) * FC_STREAM_PART, add,
+                                yn + sp.np * FC_STREAM_NR, sp.PQ, final ? &ep : NULL);
                 }
             }
         }
@@ -277,5 +290,5 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
     free(ch);
     free(nch);
     free(dots);
-    return 0;
+    return err;
 }

@@ -68,10 +68,13 @@ typedef void (*fc_stream_panel_f32_fn)(int64_t qn, const float *a, int64_t lda,
                                        uint32_t last, float *c, int64_t ldc,
                                        int add, const fc_stream_epilogue *ep);
 
-/* The same for nd (<= MAXDOTS) pixels stored as columns of B, bt[j qn + q]. */
+/* The same for nd (<= MAXDOTS) pixels stored as columns of B, bt[j qn + q]:
+ * vector sums along q kept between blocks in part[(i MAXDOTS + j) 16 ..]
+ * (read when add), added up into c with the epilogue when ep is not NULL. */
+#define FC_STREAM_PART (FC_STREAM_MR * FC_STREAM_MAXDOTS * 16)   /* floats */
 typedef void (*fc_stream_dots_f32_fn)(int64_t qn, const float *a, int64_t lda,
-                                      int nk, const float *bt, int nd,
-                                      float *c, int64_t ldc, int add,
+                                      int nk, const float *bt, int nd, float *part,
+                                      int add, float *c, int64_t ldc,
                                       const fc_stream_epilogue *ep);
 
 void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t lda,
@@ -82,7 +85,7 @@ void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
                                 const int64_t *dots, const fc_stream_split *sp,
                                 const float *xc, float *blk, int64_t qn, int64_t qq);
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
-                                const float *bt, int nd, float *c, int64_t ldc,
-                                int add, const fc_stream_epilogue *ep);
+                                const float *bt, int nd, float *part, int add, float *c,
+                                int64_t ldc, const fc_stream_epilogue *ep);
 
 #endif

@@ -76,58 +76,67 @@ TARGET void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t l
         panel(1, qn, a, lda, nk, b, last, c, ldc, add, ep);
 }
 
-/* ND columns at once: each weight vector loaded once for all of them. */
-TARGET INLINE void dots(const int ND, int64_t qn, const float *ar[MR], int nk,
-                        const float *bt, float *c, int64_t ldc, int add,
-                        const fc_stream_epilogue *ep)
+/* ND columns of four rows at once (the accumulators of eight rows did not
+ * stay in registers): each weight vector loaded once for all columns.  The
+ * vector sums wait in part until the last block adds them up: one
+ * horizontal sum per output, not one per block. */
+#define HALF (MR / 2)
+TARGET INLINE void dots(const int ND, int64_t qn, const float *const *ar, int nk,
+                        const float *bt, float *part, int add, float *c, int64_t ldc,
+                        const fc_stream_epilogue *ep, int i0)
 {
-    __m512 acc[MR][3];
-    for (int i = 0; i < MR; i++)
+    __m512 acc[HALF][3];
+    for (int i = 0; i < HALF; i++)
         for (int j = 0; j < ND; j++)
-            acc[i][j] = _mm512_setzero_ps();
+            acc[i][j] = add ? _mm512_loadu_ps(part + ((i0 + i) * FC_STREAM_MAXDOTS + j) * 16)
+                            : _mm512_setzero_ps();
     for (int64_t q = 0; q < qn; q += 16) {
         const __mmask16 m = (__mmask16)(qn - q >= 16 ? 0xFFFFu : (1u << (qn - q)) - 1);
         __m512 bv[3];
         for (int j = 0; j < ND; j++)
             bv[j] = _mm512_maskz_loadu_ps(m, bt + j * qn + q);
-        for (int i = 0; i < MR; i++) {
-            const __m512 t = _mm512_maskz_loadu_ps(m, ar[i] + q);
+        for (int i = 0; i < HALF; i++) {
+            const __m512 t = _mm512_maskz_loadu_ps(m, ar[i0 + i] + q);
             for (int j = 0; j < ND; j++)
                 acc[i][j] = _mm512_fmadd_ps(t, bv[j], acc[i][j]);
         }
     }
-    for (int i = 0; i < MR && i < nk; i++)
+    if (!ep) {
+        for (int i = 0; i < HALF; i++)
+            for (int j = 0; j < ND; j++)
+                _mm512_storeu_ps(part + ((i0 + i) * FC_STREAM_MAXDOTS + j) * 16, acc[i][j]);
+        return;
+    }
+    for (int i = 0; i < HALF && i0 + i < nk; i++)
         for (int j = 0; j < ND; j++) {
+            const int r = i0 + i;
             float v = _mm512_reduce_add_ps(acc[i][j]);
-            if (add)
-                v += c[i * ldc + j];
-            if (ep) {
-                if (ep->scale)
-                    v *= ep->scale[i];
-                if (ep->bias)
-                    v += ep->bias[i];
-                if (ep->relu && v < 0)   /* NaN stays */
-                    v = 0;
-            }
-            c[i * ldc + j] = v;
+            if (ep->scale)
+                v *= ep->scale[r];
+            if (ep->bias)
+                v += ep->bias[r];
+            if (ep->relu && v < 0)   /* NaN stays */
+                v = 0;
+            c[r * ldc + j] = v;
         }
 }
 
 TARGET void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
-                                       const float *bt, int nd, float *c, int64_t ldc,
-                                       int add, const fc_stream_epilogue *ep)
+                                       const float *bt, int nd, float *part, int add,
+                                       float *c, int64_t ldc, const fc_stream_epilogue *ep)
 {
     const float *ar[MR];
     row_pointers(a, lda, nk, ar);
-    for (int j = 0; j < nd; j += 3) {
-        const int n = nd - j < 3 ? nd - j : 3;
-        if (n == 3)
-            dots(3, qn, ar, nk, bt + j * qn, c + j, ldc, add, ep);
-        else if (n == 2)
-            dots(2, qn, ar, nk, bt + j * qn, c + j, ldc, add, ep);
-        else
-            dots(1, qn, ar, nk, bt + j * qn, c + j, ldc, add, ep);
-    }
+    for (int i0 = 0; i0 < MR; i0 += HALF)
+        for (int j = 0; j < nd; j += 3) {
+            const int n = nd - j < 3 ? nd - j : 3;
+            if (n == 3)
+                dots(3, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
+            else if (n == 2)
+                dots(2, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
+            else
+                dots(1, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
+        }
 }
 
 TARGET void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
@@ -155,8 +164,8 @@ void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
                                 const float *xc, float *blk, int64_t qn, int64_t qq)
 { (void)ch; (void)nch; (void)dots; (void)sp; (void)xc; (void)blk; (void)qn; (void)qq; }
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
-                                const float *bt, int nd, float *c, int64_t ldc,
-                                int add, const fc_stream_epilogue *ep)
-{ (void)qn; (void)a; (void)lda; (void)nk; (void)bt; (void)nd; (void)c; (void)ldc;
-  (void)add; (void)ep; }
+                                const float *bt, int nd, float *part, int add, float *c,
+                                int64_t ldc, const fc_stream_epilogue *ep)
+{ (void)qn; (void)a; (void)lda; (void)nk; (void)bt; (void)nd; (void)part; (void)add;
+  (void)c; (void)ldc; (void)ep; }
 #endif
