@@ -20,7 +20,7 @@
 
 #define FC_STREAM_MR 8          /* output channels (weight rows) per call */
 #define FC_STREAM_NR 48         /* pixels per panel: three vectors */
-#define FC_STREAM_QB 512        /* rows q of B per block: the panel in L1 */
+#define FC_STREAM_QB 512        /* rows q of B per block: 8 weight rows of it in L1 */
 #define FC_STREAM_MAXDOTS 8     /* more leftover pixels take a panel */
 
 /* How an image's P Q pixels split: np panels (the last nv vectors wide,
