@@ -35,7 +35,10 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     a third of the time: 0.95x) and each weight meets enough pixels to pay
     for transforming the weights on every call: 512, or 1024 with 32
     channels (28x28 images of 64-512 channels: 1.1-1.4x; 24x24 with 32
-    channels: a tie).
+    channels: a tie).  Dense 5x5 layers of stride 1 (dilated along rows)
+    take F(2x2, 5x5) (36 multiplications where direct makes 100) from 16
+    channels and 512-2048 pixels (_winograd_pays): LeNet's second layer
+    1.36x the direct kernels, 16-128 channels 1.1-1.95x.
 
     Layers whose weights outweigh their pixels (ResNet-50's last stage:
     7x7 images under 1-9 MB of weights) take the streamed algorithm
@@ -71,7 +74,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
             and not input_grad and p.N * p.P * p.Q <= 200
             and p.K * p.C * p.R * p.S >= 65536):
         return "streamed"
-    if (dtype == np.float32 and p.C >= 32 and p.N * p.P * p.Q >= max(512, 32768 // p.C)
+    if (dtype == np.float32 and _winograd_pays(p)
             and _kernels.conv2d_winograd_efficiency(p, dtype) >= 0.75):
         return "winograd"
     if p.stride[1] > 2 or (p.stride[1] == 2 and (isa != "avx512" or dtype != np.float32)):
@@ -85,6 +88,21 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         # whose weights are first flipped and transposed in a separate pass).
         return "im2col"
     return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
+
+
+def _winograd_pays(p):
+    """Enough channels and pixels for Winograd's transforms (of the input
+    and output per pixel and channel, of the weights per call) to cost less
+    than the multiplications they save: 36 of 100 for 5x5 filters, where 16
+    input channels do (1.1-1.4x the direct kernels on 14x14 to 112x112
+    images; 8 channels 1.1x, 6 channels 0.75x) with pixels enough for the
+    output channels (16 output channels need 2048: 1024 pixels ran 0.84x,
+    with few items each thread transforms the input again); 16 of 36 for
+    3x3, which needs 32 channels."""
+    pixels = p.N * p.P * p.Q
+    if p.R == 5:
+        return p.C >= 16 and pixels >= max(512, 32768 // p.K)
+    return p.C >= 32 and pixels >= max(512, 32768 // p.C)
 
 
 def choose_backward_input_algorithm(p, dtype):

@@ -1,12 +1,14 @@
-/* Winograd F(2x2, 3x3) convolution, float32 (conv_winograd.h): dense 3x3
- * layers of stride 1 (dilated too, by phases), with AVX-512.
+/* Winograd F(2x2, 3x3) and F(2x2, 5x5) convolutions, float32
+ * (conv_winograd.h): dense 3x3 and 5x5 layers of stride 1 (dilated too, by
+ * phases: 3x3 any, 5x5 along rows only), with AVX-512.
  *
  * The weights are transformed once per call (U, [xi][block of 8 output
  * channels][c][8]).  A work item is three groups of 16 tiles: its input
- * transform V (16 x C x 48 floats) stays in the thread's L2 while, block by
- * block of 8 output channels, the 16 GEMMs write M (16 x 8 x 48 floats, in
- * L1) and the output transform adds the bias and applies the ReLU on its
- * way to y: nothing of the size of the output is written twice.
+ * transform V (T^2 x C x 48 floats) stays in the thread's L2 while, block
+ * by block of 8 output channels, the T^2 GEMMs write M (T^2 x 8 x 48
+ * floats, in L1 or nearly) and the output transform adds the bias and
+ * applies the ReLU on its way to y: nothing of the size of the output is
+ * written twice.
  *
  * Items are whole, and each output is computed the same way whichever
  * thread takes it, so results do not depend on the thread count.  Inputs
@@ -29,25 +31,30 @@ typedef struct {
     fc_wino_input_block_f32_fn input_block;
     fc_wino_output_block_f32_fn output_block;
     fc_direct_f32_fn gemm;       /* KB x NV x 16 with KB = 8, NV = 3 */
+    int T;                       /* patch size: T^2 points xi */
 } wino_kernels;
 
-static int select_kernels(wino_kernels *k)
+/* The transforms for R x R filters (3 or 5). */
+static int select_kernels(wino_kernels *k, int64_t R)
 {
-    if (fc_isa_active() != FC_ISA_AVX512)
+    if (fc_isa_active() != FC_ISA_AVX512 || (R != 3 && R != 5))
         return 0;
-    k->weight = f32_winograd_weight_2x2_3x3_avx512;
-    k->input = f32_winograd_input_2x2_3x3_avx512;
-    k->output = f32_winograd_output_2x2_3x3_avx512;
-    k->input_block = f32_winograd_input_block_avx512;
-    k->output_block = f32_winograd_output_block_avx512;
+    k->T = (int)R + 1;
+    k->weight = R == 3 ? f32_winograd_weight_2x2_3x3_avx512 : f32_winograd_weight_2x2_5x5_avx512;
+    k->input = R == 3 ? f32_winograd_input_2x2_3x3_avx512 : f32_winograd_input_2x2_5x5_avx512;
+    k->output = R == 3 ? f32_winograd_output_2x2_3x3_avx512 : f32_winograd_output_2x2_5x5_avx512;
+    k->input_block = R == 3 ? f32_winograd_input_block_3x3_avx512
+                            : f32_winograd_input_block_5x5_avx512;
+    k->output_block = R == 3 ? f32_winograd_output_block_3x3_avx512
+                             : f32_winograd_output_block_5x5_avx512;
     k->gemm = f32_conv_direct_8x3x16_avx512;
     return 1;
 }
 
 /* Dilation splits the output into dh x dw phases (rows a + dh i, columns
- * b + dw j), each a stride-1 3x3 convolution of a phase of the input (rows
- * a' + dh i', columns b' + dw j'): the same kernels run on each with row
- * and column steps.  Column steps of 1 and 2 are supported. */
+ * b + dw j), each a stride-1 undilated convolution of a phase of the input
+ * (rows a' + dh i', columns b' + dw j'): the same kernels run on each with
+ * row and column steps.  Column steps of 1 and 2 are supported (5x5: 1). */
 typedef struct {
     int64_t P, Q;               /* outputs of the phase */
     int64_t y0;                 /* its first output: row a, column b */
@@ -116,8 +123,8 @@ static wino_grid grid_of(const fc_conv_shape *s, const wino_phase *ph)
 
 static int applies(const fc_conv_shape *s)
 {
-    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 1 &&
-           s->sw == 1 && s->dw <= 2;
+    return s->groups == 1 && s->sh == 1 && s->sw == 1 &&
+           ((s->R == 3 && s->S == 3 && s->dw <= 2) || (s->R == 5 && s->S == 5 && s->dw == 1));
 }
 
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
@@ -126,7 +133,7 @@ double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
 {
     wino_kernels k;
     int64_t slots = 0;
-    if (!applies(s) || !select_kernels(&k) || s->N * s->P * s->Q * s->K == 0)
+    if (!applies(s) || !select_kernels(&k, s->R) || s->N * s->P * s->Q * s->K == 0)
         return 0.0;
     for (int64_t a = 0; a < s->dh; a++)
         for (int64_t b = 0; b < s->dw; b++) {
@@ -203,15 +210,15 @@ static float exact_output(const fc_conv_shape *s, const float *x, const float *w
     const double f = wscale ? wscale[k] : 1.0;
     double acc = 0.0;
     for (int64_t c = 0; c < s->C; c++)
-        for (int64_t r = 0; r < 3; r++) {
+        for (int64_t r = 0; r < s->R; r++) {
             const int64_t h = p - s->pt + s->dh * r;
             if (h < 0 || h >= s->H)
                 continue;
-            for (int64_t t = 0; t < 3; t++) {
+            for (int64_t t = 0; t < s->S; t++) {
                 const int64_t col = q - s->pl + s->dw * t;
                 if (col < 0 || col >= s->W)
                     continue;
-                const float wf = (float)(w[((k * s->C + c) * 3 + r) * 3 + t] * f);
+                const float wf = (float)(w[((k * s->C + c) * s->R + r) * s->S + t] * f);
                 acc += (double)x[((n * s->C + c) * s->H + h) * s->W + col] * wf;
             }
         }
@@ -254,6 +261,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
     const fc_conv_shape *s = cl->s;
     const wino_kernels *kn = cl->kn;
     const int64_t C = s->C, K = s->K, g0 = it * FC_WINO_GROUPS;
+    const int npoints = kn->T * kn->T;
     const int ng = (int)(g->ngroups - g0 < FC_WINO_GROUPS ? g->ngroups - g0 : FC_WINO_GROUPS);
     fc_wino_plane pl;
     wino_group gr[FC_WINO_GROUPS];
@@ -286,7 +294,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
         return;
     }
     for (int j = ng; j < FC_WINO_GROUPS; j++)   /* lanes no group fills */
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < npoints; xi++)
             for (int64_t c = 0; c < C; c++)
                 memset(v + xi * cl->vplane + c * FC_WINO_TB + j * FC_WINO_LANES, 0,
                        FC_WINO_LANES * sizeof(float));
@@ -308,7 +316,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
         }
     for (int64_t b = b0; b < b1; b++) {
         const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < npoints; xi++)
             kn->gemm(t, v + xi * cl->vplane, cl->u + xi * cl->uplane + b * C * FC_WINO_KB,
                      NULL, m + xi * cl->mplane);
         for (int k = 0; k < nk; k++) {
@@ -336,21 +344,22 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
     wino_kernels kn;
     wino_call cl;
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
-        !select_kernels(&kn))
+        !select_kernels(&kn, s->R))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
 
     const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
+    const int64_t npoints = kn.T * kn.T;
     const int nt = fc_get_num_threads();
     int err = 0, unsafe = 0;
     cl.s = s; cl.kn = &kn; cl.x = x; cl.w = w; cl.wscale = wscale; cl.bias = bias;
     cl.y = y; cl.relu = relu; cl.nkb = nkb;
     cl.uplane = nkb * C * FC_WINO_KB;   /* floats per xi of U */
     /* V's planes one cache line more than their 48 floats a channel apart:
-     * the input transform writes all 16 at once, and planes a multiple of
-     * 4 KB apart would share the L1's sets (16 > its 12 ways) */
+     * the input transform writes all T^2 at once, and planes a multiple of
+     * 4 KB apart would share the L1's sets (16 or 36 > its 12 ways) */
     cl.vplane = C * FC_WINO_TB + 16;
     cl.mplane = FC_WINO_KB * FC_WINO_TB;
-    float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * cl.uplane) * sizeof(float));
+    float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(npoints * cl.uplane) * sizeof(float));
     if (u == NULL)
         return FC_ENOMEM;
     cl.u = u;
@@ -358,7 +367,7 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 #pragma omp parallel for num_threads(nt) schedule(static) reduction(|:unsafe)
     for (int64_t b = 0; b < nkb; b++) {
         const int nk = (int)(K - b * FC_WINO_KB < FC_WINO_KB ? K - b * FC_WINO_KB : FC_WINO_KB);
-        unsafe |= kn.weight(w + b * FC_WINO_KB * C * 9, C, nk,
+        unsafe |= kn.weight(w + b * FC_WINO_KB * C * s->R * s->S, C, nk,
                             wscale ? wscale + b * FC_WINO_KB : NULL,
                             u + b * C * FC_WINO_KB, cl.uplane);
     }
@@ -369,8 +378,8 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
     {
         static const int64_t off[FC_WINO_GROUPS] = {0, FC_WINO_LANES, 2 * FC_WINO_LANES};
         static const uint32_t all[FC_WINO_GROUPS] = {0xFFFFu, 0xFFFFu, 0xFFFFu};
-        float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * cl.vplane) * sizeof(float));
-        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * cl.mplane) * sizeof(float));
+        float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(npoints * cl.vplane) * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(npoints * cl.mplane) * sizeof(float));
         fc_direct_tile t;
         /* the GEMM: 8 output channels x 48 tiles, one tap, all channels */
         memset(&t, 0, sizeof t);

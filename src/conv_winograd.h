@@ -1,13 +1,15 @@
-/* Winograd F(2x2, 3x3) convolution: the transforms' micro-kernels
- * (f32_winograd_2x2_3x3_avx512.c) and the layout the driver
+/* Winograd F(2x2, 3x3) and F(2x2, 5x5) convolutions: the transforms'
+ * micro-kernels (f32_winograd_avx512.c) and the layout the driver
  * (conv_winograd.c) holds them to.
  *
- * A 2x2 output tile is B^T d B of its 4x4 input patch d (V: 16 values per
- * channel), multiplied point by point with G g G^T of each 3x3 filter g
- * (U: 16 values per channel pair), summed over input channels (16 GEMMs,
- * one per point xi of the 4x4 grid) and brought back by A^T M A (Lavin and
- * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): 16
- * multiplications for 4 outputs where the direct convolution makes 36.
+ * A 2x2 output tile is B^T d B of its T x T input patch d (V: T^2 values
+ * per channel; T = 4 for 3x3 filters, 6 for 5x5), multiplied point by
+ * point with G g G^T of each filter g (U: T^2 values per channel pair),
+ * summed over input channels (T^2 GEMMs, one per point xi of the grid)
+ * and brought back by A^T M A (Lavin and Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016; Toom-Cook at 0, +-1, +-2 and
+ * infinity for 5x5): 16 multiplications for 4 outputs where the direct
+ * convolution makes 36, and 36 where it makes 100.
  *
  * Tiles are taken 16 at a time (a "group": the vector lanes), in one or
  * two runs along rows of tiles, or, where rows of tiles are short (CIFAR's
@@ -32,7 +34,7 @@
 #define FC_WINO_SAFE 0x1p40f
 
 /* U for KB output channels from k0 and every input channel: the weight
- * block w[k0 ..][C][3][3] (nk <= KB rows, rows C * 9 apart), each filter
+ * block w[k0 ..][C][R][R] (nk <= KB rows, rows C R^2 apart), each filter
  * times wscale[k] (double, rounded once to float, as the direct kernels
  * fold it) when wscale is not NULL, transformed into u[xi][c][KB] (xi
  * planes `plane` floats apart; rows past nk zero).  Returns nonzero when a
@@ -44,7 +46,7 @@ typedef int (*fc_wino_weight_f32_fn)(const float *w, int64_t C, int nk,
 /* Where the patches of a row of tiles lie in x (one image, channel 0 at
  * its first row of the phase: dilation dh takes every dh-th row).  Patch
  * rows are rows of the phase, rstride floats apart; patch columns are
- * `step` columns of x apart (dilation 1 or 2). */
+ * `step` columns of x apart (dilation 1 or 2; 1 for 5x5 filters). */
 typedef struct {
     int64_t C, cstride;         /* channels, floats between channels (H W) */
     int64_t rstride, nrows;     /* floats between rows (dh W), rows (of the phase) */
@@ -52,7 +54,7 @@ typedef struct {
     int step;
 } fc_wino_plane;
 
-/* A run of a group's lanes along one row of tiles: lane l's 4x4 patch
+/* A run of a group's lanes along one row of tiles: lane l's T x T patch
  * starts at row `row0` and x column xcol0 + 2 step l. */
 #define FC_WINO_MAXSEG 2
 typedef struct {
@@ -91,6 +93,7 @@ typedef void (*fc_wino_output_block_f32_fn)(const float *m, int64_t plane,
                                             int64_t ldy, int tw, int nrows,
                                             uint32_t cols);
 
+/* 3x3 filters (T = 4) */
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,
                                        int64_t plane);
@@ -101,13 +104,32 @@ void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
                                         int64_t ldy, int nrows, uint32_t cols,
                                         int step);
-int f32_winograd_input_block_avx512(const float *x, int64_t C, int64_t H,
-                                    int64_t W, int64_t row0, int64_t col0,
-                                    int tw, int rt, float *v, int64_t ldv,
-                                    int64_t plane);
-void f32_winograd_output_block_avx512(const float *m, int64_t plane,
-                                      float bias, int relu, float *y,
-                                      int64_t ldy, int tw, int nrows,
-                                      uint32_t cols);
+int f32_winograd_input_block_3x3_avx512(const float *x, int64_t C, int64_t H,
+                                        int64_t W, int64_t row0, int64_t col0,
+                                        int tw, int rt, float *v, int64_t ldv,
+                                        int64_t plane);
+void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane,
+                                          float bias, int relu, float *y,
+                                          int64_t ldy, int tw, int nrows,
+                                          uint32_t cols);
+/* 5x5 filters (T = 6) */
+int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
+                                       const double *wscale, float *u,
+                                       int64_t plane);
+int f32_winograd_input_2x2_5x5_avx512(const fc_wino_plane *pl, const float *x,
+                                      const fc_wino_segment *seg, int nseg,
+                                      float *v, int64_t ldv, int64_t plane);
+void f32_winograd_output_2x2_5x5_avx512(const float *m, int64_t plane,
+                                        float bias, int relu, float *y,
+                                        int64_t ldy, int nrows, uint32_t cols,
+                                        int step);
+int f32_winograd_input_block_5x5_avx512(const float *x, int64_t C, int64_t H,
+                                        int64_t W, int64_t row0, int64_t col0,
+                                        int tw, int rt, float *v, int64_t ldv,
+                                        int64_t plane);
+void f32_winograd_output_block_5x5_avx512(const float *m, int64_t plane,
+                                          float bias, int relu, float *y,
+                                          int64_t ldy, int tw, int nrows,
+                                          uint32_t cols);
 
 #endif

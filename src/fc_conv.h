@@ -18,7 +18,7 @@ typedef struct {
     int64_t groups;
 } fc_conv_shape;
 
-/* FC_CONV_WINOGRAD: F(2x2, 3x3) for float32 where it applies
+/* FC_CONV_WINOGRAD: F(2x2, 3x3) or F(2x2, 5x5) for float32 where it applies
  * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere;
  * for the gradients, the direct weight gradient and a stride-1 layer's
  * input gradient (a convolution itself) by Winograd. */

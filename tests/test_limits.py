@@ -170,6 +170,16 @@ def _ops():
         ("conv2d_backward_auto_winograd_float32", lambda m:
          m.conv2d_backward(gw, xw, ww, padding=1)),
     ]
+    # ... and to F(2x2, 5x5): LeNet's 14 x 14 images; weights scaled so that
+    # outputs are of order 1, where the absolute 1e-4 below is the
+    # project's 2e-5 of the largest output (sums of 400 products reach 80)
+    x5 = rng.standard_normal((12, 16, 14, 14)).astype(np.float32)
+    w5 = (rng.standard_normal((32, 16, 5, 5)) / 20).astype(np.float32)
+    ops += [
+        ("conv2d_auto_winograd5x5_float32", lambda m: m.conv2d(x5, w5, padding=2)),
+        ("conv2d_bn_auto_winograd5x5_float32", lambda m:
+         m.conv2d_bn(x5, w5, None, *bn32, padding=2, activation="relu")),
+    ]
     # ... and to the streamed GEMM: 7x7 under 128 x 128 x 3 x 3 weights
     xs = rng.standard_normal((1, 128, 7, 7)).astype(np.float32)
     ws = rng.standard_normal((128, 128, 3, 3)).astype(np.float32)

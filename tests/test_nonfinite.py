@@ -137,6 +137,8 @@ CONV_CASES = [
     _case("auto_winograd", 1, 32, 32, 32, 16, 3, 3, padding=1),
     _case("auto_winograd_blocks", 16, 32, 8, 8, 16, 3, 3, padding=1),
     _case("auto_winograd_dilated", 1, 32, 64, 64, 16, 3, 3, padding=2, dilation=2),
+    # ... and F(2x2, 5x5): LeNet's 14 x 14 images, 16 channels
+    _case("auto_winograd_5x5", 12, 16, 14, 14, 32, 5, 5, padding=2),
     # ... and the streamed GEMM (float32 AVX-512): few pixels under many
     # weights; 7x7 is a panel and a dot product, 3x5 a part of a panel
     _case("auto_streamed", 1, 128, 7, 7, 64, 3, 3, padding=1),

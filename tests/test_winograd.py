@@ -1,6 +1,6 @@
-"""The Winograd F(2x2, 3x3) convolution (src/conv_winograd.c), which
-algorithm="auto" takes for dense 3x3 float32 layers of stride 1 with
-AVX-512, against PyTorch.
+"""The Winograd F(2x2, 3x3) and F(2x2, 5x5) convolutions
+(src/conv_winograd.c), which algorithm="auto" takes for dense 3x3 and 5x5
+float32 layers of stride 1 with AVX-512, against PyTorch.
 
 The random problems call the algorithm directly (fastconv.conv._run_conv
 with "winograd"), so that every shape reaches it, not only those "auto"
@@ -9,7 +9,7 @@ sizes (half tiles), asymmetric padding, items whose last groups are
 missing, output channels past a block of 8.  At the levels without AVX-512
 the same call is the direct algorithm, which must give the same results.
 Dilated layers run as phases (every dh-th row, every dw-th column), each a
-stride-1 convolution.
+stride-1 convolution; 5x5 filters are dilated along rows only.
 """
 import numpy as np
 import pytest
@@ -39,12 +39,14 @@ def expected_of(torch, x, w, b, pads, relu=False, wscale=None, dilation=(1, 1)):
 
 @st.composite
 def problems(draw):
-    # dilation by phases: any row dilation, column dilation 1 or 2
-    dil = (draw(st.sampled_from((1, 1, 2, 3))), draw(st.sampled_from((1, 1, 2))))
-    pads = tuple(tuple(draw(st.integers(0, 2 * d)) for _ in range(2)) for d in dil)
-    H = draw(st.integers(max(1, 2 * dil[0] + 1 - sum(pads[0])), 20))
-    W = draw(st.integers(max(1, 2 * dil[1] + 1 - sum(pads[1])), 70))
-    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 20)),
+    R = draw(st.sampled_from((3, 5)))
+    # dilation by phases: any row dilation, column dilation 1 or 2 (3x3)
+    dil = (draw(st.sampled_from((1, 1, 2, 3))),
+           draw(st.sampled_from((1, 1, 2) if R == 3 else (1,))))
+    pads = tuple(tuple(draw(st.integers(0, (R - 1) * d)) for _ in range(2)) for d in dil)
+    H = draw(st.integers(max(1, (R - 1) * dil[0] + 1 - sum(pads[0])), 20))
+    W = draw(st.integers(max(1, (R - 1) * dil[1] + 1 - sum(pads[1])), 70))
+    return dict(R=R, N=draw(st.integers(1, 3)), C=draw(st.integers(1, 20)),
                 K=draw(st.integers(1, 19)), H=H, W=W, pads=pads, dilation=dil,
                 bias=draw(st.booleans()), relu=draw(st.booleans()),
                 scaled=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)))
@@ -55,7 +57,7 @@ def problems(draw):
 def test_winograd_matches_torch(torch, isa, cfg):
     rng = rng_for(cfg["seed"])
     x = randn(rng, (cfg["N"], cfg["C"], cfg["H"], cfg["W"]), np.float32)
-    w = randn(rng, (cfg["K"], cfg["C"], 3, 3), np.float32)
+    w = randn(rng, (cfg["K"], cfg["C"], cfg["R"], cfg["R"]), np.float32)
     b = randn(rng, (cfg["K"],), np.float32) if cfg["bias"] else None
     wscale = rng.uniform(-2, 2, cfg["K"]) if cfg["scaled"] else None
     before = [a.copy() for a in (x, w)]
@@ -67,25 +69,34 @@ def test_winograd_matches_torch(torch, isa, cfg):
     assert_close(y, expected, np.float32, "winograd conv2d")
 
 
-# (N, C, H, W, K, padding): narrow images, whose tiles go in blocks of tile
-# rows (2-7 tiles a row; a last block only partly filled; odd output sizes)
+# (N, C, H, W, K, padding[, R]): narrow images, whose tiles go in blocks of
+# tile rows (2-8 tiles a row; a last block only partly filled; odd output
+# sizes); 3x3 unless R says 5
 BLOCKS = [(3, 5, 8, 8, 9, 1), (2, 4, 9, 7, 10, ((0, 2), (1, 0))), (1, 3, 13, 5, 8, 1),
           (5, 6, 6, 12, 17, ((2, 1), (0, 1))), (2, 7, 21, 3, 5, ((1, 1), (2, 2))),
-          (2, 6, 16, 16, 12, 1), (1, 4, 11, 15, 9, ((1, 0), (1, 1)))]
+          (2, 6, 16, 16, 12, 1), (1, 4, 11, 15, 9, ((1, 0), (1, 1))),
+          # 5x5: LeNet's 14 x 14 (7 tiles a row: one pair of tile rows a
+          # group), 2-4 tiles a row (pairs merged), 8 tiles (columns 0-19)
+          (3, 6, 14, 14, 10, 2, 5), (2, 5, 8, 8, 9, 2, 5), (1, 4, 11, 5, 8, ((1, 2), (2, 2)), 5),
+          (2, 3, 9, 16, 17, 2, 5), (1, 7, 13, 7, 6, ((0, 2), (2, 1)), 5),
+          (1, 3, 20, 8, 5, ((2, 2), (0, 0)), 5)]
 
 
 # (N, C, H, W, K, padding, dilation): phases of rows and columns
 DILATED = [(2, 5, 17, 40, 9, ((2, 2), (2, 2)), (2, 2)),
            (1, 4, 13, 37, 6, ((3, 0), (1, 2)), (3, 2)),
            (2, 3, 11, 50, 5, ((0, 1), (2, 0)), (1, 2)),
-           (1, 6, 20, 21, 10, ((4, 4), (1, 1)), (4, 1))]
+           (1, 6, 20, 21, 10, ((4, 4), (1, 1)), (4, 1)),
+           # 5x5 along rows only
+           (2, 4, 19, 40, 9, ((4, 4), (2, 2)), (2, 1), 5),
+           (1, 3, 22, 12, 7, ((3, 5), (1, 2)), (3, 1), 5)]
 
 
 @pytest.mark.parametrize("shape", DILATED)
 def test_winograd_dilated(torch, isa, shape):
-    N, C, H, W, K, pads, dil = shape
+    N, C, H, W, K, pads, dil, R = shape + (3,) * (len(shape) == 7)
     rng = rng_for(H * W + K)
-    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, R, R), np.float32)
     b = randn(rng, (K,), np.float32)
     y = run_winograd(x, w, b, pads, relu=True, dilation=dil)
     assert_close(y, expected_of(torch, x, w, b, pads, relu=True, dilation=dil), np.float32,
@@ -94,15 +105,17 @@ def test_winograd_dilated(torch, isa, shape):
 
 # rows of 16 tiles or more: groups of 16 running across two rows of tiles
 RUNS = [(1, 5, 12, 58, 9, 1), (2, 3, 7, 33, 8, ((0, 1), (2, 1))),
-        (1, 4, 9, 40, 10, ((2, 2), (0, 0)))]
+        (1, 4, 9, 40, 10, ((2, 2), (0, 0))),
+        (1, 5, 12, 60, 9, 2, 5), (2, 3, 9, 35, 8, ((0, 1), (2, 3)), 5),
+        (1, 4, 10, 44, 10, ((2, 2), (0, 0)), 5)]
 
 
 @pytest.mark.parametrize("shape", BLOCKS + RUNS)
 def test_winograd_blocks_of_tile_rows(torch, isa, shape):
-    N, C, H, W, K, pad = shape
+    N, C, H, W, K, pad, R = shape + (3,) * (len(shape) == 6)
     pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
     rng = rng_for(H * W + K)
-    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, R, R), np.float32)
     b = randn(rng, (K,), np.float32)
     y = run_winograd(x, w, b, pads, relu=True)
     assert_close(y, expected_of(torch, x, w, b, pads, relu=True), np.float32, "blocks")
@@ -111,55 +124,78 @@ def test_winograd_blocks_of_tile_rows(torch, isa, shape):
 @pytest.mark.parametrize("shape", [(1, 64, 56, 56, 64, 1), (2, 32, 30, 28, 24, 1),
                                    (1, 32, 33, 32, 16, 1), (16, 32, 8, 8, 16, 1),
                                    (1, 32, 64, 60, 16, 2), (1, 64, 28, 28, 64, 1),
-                                   (2, 64, 16, 16, 32, 1)])
+                                   (2, 64, 16, 16, 32, 1),
+                                   # 5x5: LeNet's second layer, 16 channels
+                                   (64, 32, 14, 14, 64, 1, 5), (4, 16, 32, 32, 32, 1, 5),
+                                   (4, 16, 32, 32, 16, 1, 5)])
 def test_auto_takes_winograd_with_avx512(isa, shape):
-    """The suite's 3x3 layers reach it through "auto" (where the machine has
-    AVX-512), with the result of the direct algorithm to Winograd's rounding."""
-    N, C, H, W, K, d = shape
-    p = _params.conv_params((N, C, H, W), (K, C, 3, 3), 1, d, d, 1)
+    """The suite's 3x3 layers and LeNet's 5x5 one reach it through "auto"
+    (where the machine has AVX-512), with the result of the direct algorithm
+    to Winograd's rounding."""
+    N, C, H, W, K, d, R = shape + (3,) * (len(shape) == 6)
+    pad = d * (R - 1) // 2
+    p = _params.conv_params((N, C, H, W), (K, C, R, R), 1, pad, d, 1)
     f32 = np.dtype(np.float32)
     assert (conv.choose_algorithm(p, f32) == "winograd") == (isa == "avx512")
     assert conv.choose_algorithm(p, np.dtype(np.float64)) != "winograd"
     rng = rng_for(N * C * H)
-    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, 3, 3), f32)
-    assert_close(fc.conv2d(x, w, padding=d, dilation=d),
-                 fc.conv2d(x, w, padding=d, dilation=d, algorithm="direct"),
+    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, R, R), f32)
+    assert_close(fc.conv2d(x, w, padding=pad, dilation=d),
+                 fc.conv2d(x, w, padding=pad, dilation=d, algorithm="direct"),
                  f32, "auto against direct")
 
 
-@pytest.mark.parametrize("x_shape,dilation", [((3, 24, 21, 40), 1), ((7, 24, 8, 8), 1),
-                                              ((2, 24, 21, 40), 2)],
-                         ids=["rows", "blocks", "dilated"])
+@pytest.mark.parametrize("shape", [(64, 8, 14, 14, 32, 5), (64, 6, 10, 10, 16, 5),
+                                   (1, 32, 14, 14, 32, 5), (1, 16, 32, 32, 16, 5),
+                                   (2, 16, 16, 16, 16, 3), (1, 32, 32, 32, 16, 7)])
+def test_auto_leaves_winograd(shape):
+    """Where the transforms cost more than the multiplications they save:
+    5x5 filters over fewer than 16 channels (6 channels: 0.75x the direct
+    kernels) or too few pixels for their output channels (512 for 64,
+    2048 for 16), 3x3 over fewer than 32 channels, and other filter sizes,
+    which have no Winograd kernels."""
+    N, C, H, W, K, R = shape
+    p = _params.conv_params((N, C, H, W), (K, C, R, R), 1, R // 2, 1, 1)
+    assert conv.choose_algorithm(p, np.dtype(np.float32)) != "winograd"
+
+
+@pytest.mark.parametrize("x_shape,dilation,R", [((3, 24, 21, 40), 1, 3), ((7, 24, 8, 8), 1, 3),
+                                                ((2, 24, 21, 40), 2, 3), ((3, 24, 21, 40), 1, 5),
+                                                ((9, 24, 14, 14), 1, 5)],
+                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5"])
 @pytest.mark.parametrize("threads", (1, 3, 16))
 def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape,
-                                                dilation):
+                                                dilation, R):
     """Also when the items are split by output channels for many threads
     (16 here: each part transforms the input again)."""
     rng = rng_for(8)
-    x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, 3, 3), np.float32)
+    x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, R, R), np.float32)
     b = randn(rng, (20,), np.float32)
+    pad = dilation * (R - 1) // 2
     fc.set_num_threads(2)
-    two = run_winograd(x, w, b, dilation, relu=True, dilation=dilation)
+    two = run_winograd(x, w, b, pad, relu=True, dilation=dilation)
     fc.set_num_threads(threads)
-    assert_identical(run_winograd(x, w, b, dilation, relu=True, dilation=dilation), two,
+    assert_identical(run_winograd(x, w, b, pad, relu=True, dilation=dilation), two,
                      f"{threads} threads")
 
 
-@pytest.mark.parametrize("x_shape,dilation", [((2, 6, 13, 37), 1), ((5, 6, 8, 8), 1),
-                                              ((2, 6, 15, 40), 2)],
-                         ids=["rows", "blocks", "dilated"])
+@pytest.mark.parametrize("x_shape,dilation,R", [((2, 6, 13, 37), 1, 3), ((5, 6, 8, 8), 1, 3),
+                                                ((2, 6, 15, 40), 2, 3), ((2, 6, 13, 37), 1, 5),
+                                                ((5, 6, 14, 14), 1, 5), ((3, 6, 6, 5), 1, 5)],
+                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5",
+                              "pairs5x5"])
 @pytest.mark.parametrize("value", (np.nan, np.inf, -np.inf, 2e37, -1e20))
-def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value, x_shape, dilation):
+def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value, x_shape, dilation, R):
     """An inf in the input transform would become inf - inf = NaN, and huge
     values could overflow it: the items holding such inputs are computed
     exactly, so NaN and inf land where torch has them."""
     rng = rng_for(19)
-    x, w = randn(rng, x_shape, np.float32), randn(rng, (10, 6, 3, 3), np.float32)
-    w[0, 0, 1, 1] = 0   # an inf meeting a zero weight: NaN in torch
+    x, w = randn(rng, x_shape, np.float32), randn(rng, (10, 6, R, R), np.float32)
+    w[0, 0, R // 2, R // 2] = 0   # an inf meeting a zero weight: NaN in torch
     flat = x.reshape(-1)
     flat[rng.choice(flat.size, 5, replace=False)] = value
     b = randn(rng, (10,), np.float32)
-    pads, dil = ((dilation,) * 2,) * 2, (dilation, dilation)
+    pads, dil = ((dilation * (R - 1) // 2,) * 2,) * 2, (dilation, dilation)
     y = run_winograd(x, w, b, pads, relu=True, dilation=dil)
     expected = expected_of(torch, x, w, b, pads, relu=True, dilation=dil)
     if np.isfinite(value):
@@ -167,32 +203,39 @@ def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value, x_shape, dila
     assert_nonfinite_match(y, expected, np.float32, "winograd, unsafe inputs")
 
 
-@pytest.mark.parametrize("value", (1e30, -1e37))
-def test_winograd_unsafe_weights_take_the_direct_route(torch, isa, value):
+@pytest.mark.parametrize("R", (3, 5))
+@pytest.mark.parametrize("value", (1e30, -1e37, np.inf, np.nan))
+def test_winograd_unsafe_weights_take_the_direct_route(torch, isa, value, R):
     rng = rng_for(23)
-    x, w = randn(rng, (1, 5, 9, 20), np.float32), randn(rng, (9, 5, 3, 3), np.float32)
+    x, w = randn(rng, (1, 5, 9, 20), np.float32), randn(rng, (9, 5, R, R), np.float32)
     w[3, 2, 0, 1] = value
-    y = run_winograd(x, w, None, ((1, 1), (1, 1)))
-    assert_nonfinite_match(y, expected_of(torch, x, w, None, ((1, 1), (1, 1))),
+    pads = ((R // 2,) * 2,) * 2
+    y = run_winograd(x, w, None, pads)
+    assert_nonfinite_match(y, expected_of(torch, x, w, None, pads),
                            np.float32, "winograd, unsafe weights")
-    assert_identical(y, fc.conv2d(x, w, padding=1, algorithm="direct"), "direct route")
+    assert_identical(y, fc.conv2d(x, w, padding=R // 2, algorithm="direct"), "direct route")
 
 
-@pytest.mark.parametrize("shape", [(1, 40, 32, 32, 48), (16, 24, 8, 8, 32)], ids=["rows", "blocks"])
+@pytest.mark.parametrize("shape", [(1, 40, 32, 32, 48, 3), (16, 24, 8, 8, 32, 3),
+                                   (12, 32, 14, 14, 64, 5)],
+                         ids=["rows", "blocks", "lenet5x5"])
 def test_backward_input_gradient_by_winograd(torch, isa, shape):
     """A stride-1 layer's input gradient is a convolution of grad_output
     with the flipped weight: "auto" runs it by Winograd when that suits it
-    (K >= 32 of grad_output's channels), beside the direct weight gradient."""
-    N, C, H, W, K = shape
+    (K >= 32 of grad_output's channels for 3x3, 16 for 5x5), beside the
+    direct weight gradient."""
+    N, C, H, W, K, R = shape
+    pad = R // 2
     rng = rng_for(C * K)
-    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, R, R), np.float32)
     g = randn(rng, (N, K, H, W), np.float32)
-    flipped = _params.conv_params((N, K, H, W), (C, K, 3, 3), 1, 1, 1, 1)
+    flipped = _params.conv_params((N, K, H, W), (C, K, R, R), 1, pad, 1, 1)
     assert (conv.choose_algorithm(flipped, np.dtype(np.float32), input_grad=True)
             == "winograd") == (isa == "avx512")
-    gi, gw, gb = fc.conv2d_backward(g, x, w, padding=1)
+    gi, gw, gb = fc.conv2d_backward(g, x, w, padding=pad)
     xt, wt = t64(torch, x, True), t64(torch, w, True)
-    torch_conv2d(torch, xt, wt, None, (1, 1), ((1, 1), (1, 1)), (1, 1), 1).backward(t64(torch, g))
+    torch_conv2d(torch, xt, wt, None, (1, 1), ((pad, pad), (pad, pad)), (1, 1),
+                 1).backward(t64(torch, g))
     assert_close(gi, xt.grad, np.float32, "grad_input")
     assert_close(gw, wt.grad, np.float32, "grad_weight")
     assert_close(gb, g.astype(np.float64).sum(axis=(0, 2, 3)), np.float32, "grad_bias")
