@@ -36,8 +36,8 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     for transforming the weights on every call: 512, or 1024 with 32
     channels (28x28 images of 64-512 channels: 1.1-1.4x; 24x24 with 32
     channels: a tie).  Dense 5x5 layers of stride 1 (dilated along rows)
-    take F(2x2, 5x5) (36 multiplications where direct makes 100) from 16
-    channels and 512-2048 pixels (_winograd_pays): LeNet's second layer
+    take F(2x2, 5x5) (36 multiplications where direct makes 100) with
+    16-128 channels and 512-2048 pixels (_winograd_pays): LeNet's second layer
     1.36x the direct kernels, 16-128 channels 1.1-1.95x.
 
     Layers whose weights outweigh their pixels (ResNet-50's last stage:
@@ -97,11 +97,14 @@ def _winograd_pays(p):
     input channels do (1.1-1.4x the direct kernels on 14x14 to 112x112
     images; 8 channels 1.1x, 6 channels 0.75x) with pixels enough for the
     output channels (16 output channels need 2048: 1024 pixels ran 0.84x,
-    with few items each thread transforms the input again); 16 of 36 for
-    3x3, which needs 32 channels."""
+    with few items each thread transforms the input again), and at most 128
+    (the 6x6 transforms' rounding grows with the sum: against float64, 4e-6
+    of the largest output at 32 channels, 5e-6 at 64, 9e-6 at 256, 1e-5 at
+    512, where the direct kernels' is 1-4e-6); 16 of 36 for 3x3, which
+    needs 32 channels."""
     pixels = p.N * p.P * p.Q
     if p.R == 5:
-        return p.C >= 16 and pixels >= max(512, 32768 // p.K)
+        return 16 <= p.C <= 128 and pixels >= max(512, 32768 // p.K)
     return p.C >= 32 and pixels >= max(512, 32768 // p.C)
 
 

@@ -147,13 +147,15 @@ def test_auto_takes_winograd_with_avx512(isa, shape):
 
 @pytest.mark.parametrize("shape", [(64, 8, 14, 14, 32, 5), (64, 6, 10, 10, 16, 5),
                                    (1, 32, 14, 14, 32, 5), (1, 16, 32, 32, 16, 5),
-                                   (2, 16, 16, 16, 16, 3), (1, 32, 32, 32, 16, 7)])
+                                   (1, 256, 28, 28, 64, 5), (2, 16, 16, 16, 16, 3),
+                                   (1, 32, 32, 32, 16, 7)])
 def test_auto_leaves_winograd(shape):
     """Where the transforms cost more than the multiplications they save:
     5x5 filters over fewer than 16 channels (6 channels: 0.75x the direct
     kernels) or too few pixels for their output channels (512 for 64,
-    2048 for 16), 3x3 over fewer than 32 channels, and other filter sizes,
-    which have no Winograd kernels."""
+    2048 for 16) or over more than 128 channels (where the transforms'
+    rounding nears 1e-5 of the largest output), 3x3 over fewer than 32
+    channels, and other filter sizes, which have no Winograd kernels."""
     N, C, H, W, K, R = shape
     p = _params.conv_params((N, C, H, W), (K, C, R, R), 1, R // 2, 1, 1)
     assert conv.choose_algorithm(p, np.dtype(np.float32)) != "winograd"
