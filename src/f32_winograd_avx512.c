@@ -22,8 +22,6 @@
     _mm512_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ)
 #define UNSAFE256(v) _mm256_cmp_ps_mask(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v)), \
     _mm256_set1_ps(FC_WINO_SAFE), _CMP_NLE_UQ)
-#define UNSAFE512D(v) _mm512_cmp_pd_mask(_mm512_abs_pd(v), \
-    _mm512_set1_pd((double)FC_WINO_SAFE), _CMP_NLE_UQ)
 
 /* The lanes of a 16-float load from column `first` that lie in a row of
  * W columns. */
