@@ -161,6 +161,26 @@ def test_auto_leaves_winograd(shape):
     assert conv.choose_algorithm(p, np.dtype(np.float32)) != "winograd"
 
 
+@pytest.mark.parametrize("C,K", [(32, 64), (128, 48)], ids=["lenet", "widest"])
+def test_auto_winograd_5x5_conv2d_bn_matches_torch(torch, isa, C, K):
+    """LeNet's second layer (on 12 images) and the widest 5x5 layer "auto"
+    sends to Winograd, fused with batch norm and ReLU: within 2e-5 of the
+    largest output of torch's conv -> batch_norm(eval) -> relu in float64
+    (the transforms' rounding grows with the channels)."""
+    rng = rng_for(C + K)
+    x, w = randn(rng, (12, C, 14, 14), np.float32), randn(rng, (K, C, 5, 5), np.float32)
+    mean, var = randn(rng, (K,), np.float32), rng.uniform(0.1, 2, K).astype(np.float32)
+    gamma, beta = randn(rng, (K,), np.float32), randn(rng, (K,), np.float32)
+    p = _params.conv_params(x.shape, w.shape, 1, 2, 1, 1)
+    assert (conv.choose_algorithm(p, np.dtype(np.float32)) == "winograd") == (isa == "avx512")
+    y = fc.conv2d_bn(x, w, None, mean, var, gamma, beta, padding=2, activation="relu")
+    F = torch.nn.functional
+    e = F.relu(F.batch_norm(F.conv2d(t64(torch, x), t64(torch, w), padding=2),
+                            t64(torch, mean), t64(torch, var), t64(torch, gamma),
+                            t64(torch, beta), False, 0.0, 1e-5))
+    assert_close(y, e, np.float32, "conv2d_bn, winograd 5x5")
+
+
 @pytest.mark.parametrize("x_shape,dilation,R", [((3, 24, 21, 40), 1, 3), ((7, 24, 8, 8), 1, 3),
                                                 ((2, 24, 21, 40), 2, 3), ((3, 24, 21, 40), 1, 5),
                                                 ((9, 24, 14, 14), 1, 5)],
