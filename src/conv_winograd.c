@@ -91,14 +91,19 @@ static wino_phase phase_of(const fc_conv_shape *s, int64_t a, int64_t b)
  *   28 tiles fills 86% of the lanes in groups of its own, all of them
  *   this way: vgg_256x56 5% faster);
  * - short rows of 2-8 tiles (undilated; CIFAR's 8 x 8 images have 4): a
- *   block of rt = 16 / tw rows of tiles, read with whole loads of each row;
+ *   block of rt = 16 / tw rows of tiles, read with whole loads of each row,
+ *   the batch's tile rows one after another, so that a block runs on into
+ *   the next image (LeNet's 14 x 14 images, 7 rows of 7 tiles: 87.5% of
+ *   the lanes where blocks within an image filled 76.6%);
  * - otherwise 16 tiles of one row at a time (a third run costs more than
  *   the lanes it fills: rows of 14 tiles ran 1-12% slower in runs). */
 typedef struct {
     int64_t th, tw;             /* tiles per image: rows, columns */
     int64_t rt;                 /* rows of tiles per group (blocks), or 0 */
     int runs;                   /* groups in runs across rows */
-    int64_t gpr, gpi;           /* groups per row of tiles (along rows), per image */
+    int64_t gpr, gpi;           /* groups per row of tiles (along rows), per image
+                                 * (not blocks) */
+    int64_t rows;               /* tile rows of the batch: N th */
     int64_t ngroups, nitems;
 } wino_grid;
 
@@ -111,12 +116,13 @@ static wino_grid grid_of(const fc_conv_shape *s, const wino_phase *ph)
     g.runs = !g.rt && s->dw == 1 && g.tw >= FC_WINO_LANES;
     g.gpr = (g.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
     if (g.rt)
-        g.gpi = (g.th + g.rt - 1) / g.rt;
+        g.gpi = 0;
     else if (g.runs)
         g.gpi = (g.th * g.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
     else
         g.gpi = g.th * g.gpr;
-    g.ngroups = s->N * g.gpi;
+    g.rows = s->N * g.th;
+    g.ngroups = g.rt ? (g.rows + g.rt - 1) / g.rt : s->N * g.gpi;
     g.nitems = (g.ngroups + FC_WINO_GROUPS - 1) / FC_WINO_GROUPS;
     return g;
 }
@@ -144,35 +150,37 @@ double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
     return (double)(s->N * s->P * s->Q) / (double)slots * (double)s->K / (double)kb;
 }
 
-/* A group's place: image n and its runs (tiles tc .. tc + len - 1 of row
- * tr in lanes l0 ..); a block of tile rows is one "run" of rt rows from
- * row tr.  Its outputs in the phase, run by run: rows 2 tr .. p1 - 1,
- * columns 2 tc .. q1 - 1. */
+/* A group's place: its runs, each in image n: tiles tc .. tc + len - 1
+ * of row tr in lanes l0 ..; a block's runs are its tile rows (in lanes
+ * r tw ..), from one image or two or more.  Its outputs in the phase, run
+ * by run: rows 2 tr .. p1 - 1, columns 2 tc .. q1 - 1. */
 typedef struct {
-    int64_t n;
     int nrun;
     struct {
-        int64_t tr, tc, p1, q1;
+        int64_t n, tr, tc, p1, q1;
         int l0, len;
-    } run[FC_WINO_MAXSEG];
+    } run[FC_WINO_MAXRT];
 } wino_group;
 
 static wino_group group_at(const wino_phase *ph, const wino_grid *g, int64_t i)
 {
     wino_group r;
-    r.n = i / g->gpi;
+    const int64_t n = g->rt ? 0 : i / g->gpi;
     r.nrun = 0;
-    if (g->rt) {   /* a block of rows of tiles */
-        r.nrun = 1;
-        r.run[0].tr = i % g->gpi * g->rt;
-        r.run[0].tc = 0;
-        r.run[0].l0 = 0;
-        r.run[0].len = (int)g->tw;
-        r.run[0].p1 = 2 * (r.run[0].tr + g->rt);
-        r.run[0].q1 = ph->Q;
+    if (g->rt) {   /* a block of rows of tiles, the batch's rows in order */
+        for (int64_t row = i * g->rt; row < (i + 1) * g->rt && row < g->rows; r.nrun++, row++) {
+            r.run[r.nrun].n = row / g->th;
+            r.run[r.nrun].tr = row % g->th;
+            r.run[r.nrun].tc = 0;
+            r.run[r.nrun].l0 = (int)(r.nrun * g->tw);
+            r.run[r.nrun].len = (int)g->tw;
+            r.run[r.nrun].p1 = 2 * (row % g->th) + 2;
+            r.run[r.nrun].q1 = ph->Q;
+        }
     } else if (!g->runs) {   /* up to 16 tiles of one row */
         const int64_t tc = i % g->gpr * FC_WINO_LANES;
         r.nrun = 1;
+        r.run[0].n = n;
         r.run[0].tr = i % g->gpi / g->gpr;
         r.run[0].tc = tc;
         r.run[0].l0 = 0;
@@ -185,6 +193,7 @@ static wino_group group_at(const wino_phase *ph, const wino_grid *g, int64_t i)
                                                                 : g->th * g->tw;
         for (int64_t t = t0; t < t1; r.nrun++) {
             const int64_t tc = t % g->tw, len = t1 - t < g->tw - tc ? t1 - t : g->tw - tc;
+            r.run[r.nrun].n = n;
             r.run[r.nrun].tr = t / g->tw;
             r.run[r.nrun].tc = tc;
             r.run[r.nrun].l0 = (int)(t - t0);
@@ -236,8 +245,8 @@ static void exact_group(const fc_conv_shape *s, const wino_phase *ph, const wino
             for (int64_t i = 2 * gr->run[r].tr; i < gr->run[r].p1; i++)
                 for (int64_t j = 2 * gr->run[r].tc; j < gr->run[r].q1; j++) {
                     const int64_t p = ph->y0 / s->Q + s->dh * i, q = ph->y0 % s->Q + s->dw * j;
-                    y[((gr->n * s->K + k) * s->P + p) * s->Q + q] =
-                        exact_output(s, x, w, wscale, bias, relu, gr->n, k, p, q);
+                    y[((gr->run[r].n * s->K + k) * s->P + p) * s->Q + q] =
+                        exact_output(s, x, w, wscale, bias, relu, gr->run[r].n, k, p, q);
                 }
 }
 
@@ -269,16 +278,28 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
     pl.C = C; pl.cstride = s->H * s->W;
     pl.rstride = s->dh * s->W; pl.nrows = ph->H;
     pl.W = s->W; pl.step = (int)s->dw;
+    fc_wino_block blk[FC_WINO_GROUPS];
     for (int j = 0; j < ng; j++) {
         fc_wino_segment seg[FC_WINO_MAXSEG];
         gr[j] = group_at(ph, g, g0 + j);
-        const float *xn = cl->x + gr[j].n * C * s->H * s->W + ph->xrow * s->W;
         float *vj = v + j * FC_WINO_LANES;
-        if (g->rt) {
-            bad |= kn->input_block(xn, C, s->H, s->W, 2 * gr[j].run[0].tr - ph->pt, -ph->pl,
-                                   (int)g->tw, (int)g->rt, vj, FC_WINO_TB, cl->vplane);
+        if (g->rt) {   /* (undilated: one phase, the image's own rows) */
+            fc_wino_block *bk = &blk[j];
+            bk->tw = (int)g->tw;
+            bk->rt = (int)g->rt;
+            bk->col0 = -ph->pl;
+            for (int r = 0; r < bk->rt; r++) {
+                const int in = r < gr[j].nrun;
+                const int64_t n = in ? gr[j].run[r].n : 0, tr = in ? gr[j].run[r].tr : 0;
+                bk->img[r] = n * C * s->H * s->W;
+                bk->row0[r] = in ? 2 * tr - ph->pt : s->H;   /* past the batch: zeros */
+                bk->yoff[r] = n * K * s->P * s->Q + 2 * tr * s->Q;
+                bk->yrows[r] = in ? (int)(gr[j].run[r].p1 - 2 * tr) : 0;
+            }
+            bad |= kn->input_block(bk, cl->x, C, s->H, s->W, vj, FC_WINO_TB, cl->vplane);
             continue;
         }
+        const float *xn = cl->x + gr[j].run[0].n * C * s->H * s->W + ph->xrow * s->W;
         for (int r = 0; r < gr[j].nrun; r++) {   /* lane l0 holds tile tc */
             seg[r].row0 = 2 * gr[j].run[r].tr - ph->pt;
             seg[r].xcol0 = ph->xcol + s->dw * (2 * (gr[j].run[r].tc - gr[j].run[r].l0) - ph->pl);
@@ -305,12 +326,13 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
         int nrows;
         uint32_t cols;
     } out[FC_WINO_GROUPS][FC_WINO_MAXSEG];
-    for (int j = 0; j < ng; j++)
+    for (int j = 0; j < ng && !g->rt; j++)
         for (int r = 0; r < gr[j].nrun; r++) {
             const int64_t p0 = 2 * gr[j].run[r].tr;
             const int64_t q0 = 2 * (gr[j].run[r].tc - gr[j].run[r].l0);
             const int c0 = 2 * gr[j].run[r].l0, c1 = (int)(gr[j].run[r].q1 - q0);
-            out[j][r].y0 = gr[j].n * K * s->P * s->Q + ph->y0 + s->dh * p0 * s->Q + s->dw * q0;
+            out[j][r].y0 = gr[j].run[r].n * K * s->P * s->Q + ph->y0 + s->dh * p0 * s->Q +
+                           s->dw * q0;
             out[j][r].nrows = (int)(gr[j].run[r].p1 - p0);
             out[j][r].cols = (c1 >= 32 ? 0xFFFFFFFFu : (1u << c1) - 1) & ~((1u << c0) - 1);
         }
@@ -323,16 +345,17 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
             const int64_t kk = b * FC_WINO_KB + k;
             const float bk = cl->bias ? cl->bias[kk] : 0.0f;
             float *yk = cl->y + kk * s->P * s->Q;
-            for (int j = 0; j < ng; j++)
-                for (int r = 0; r < gr[j].nrun; r++) {
-                    const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
-                    if (g->rt)
-                        kn->output_block(mj, cl->mplane, bk, cl->relu, yk + out[j][r].y0, s->Q,
-                                         (int)g->tw, out[j][r].nrows, out[j][r].cols);
-                    else
-                        kn->output(mj, cl->mplane, bk, cl->relu, yk + out[j][r].y0,
-                                   s->dh * s->Q, out[j][r].nrows, out[j][r].cols, (int)s->dw);
+            for (int j = 0; j < ng; j++) {
+                const float *mj = m + k * FC_WINO_TB + j * FC_WINO_LANES;
+                if (g->rt) {   /* every column of the block's rows */
+                    const uint32_t cols = s->Q >= 16 ? 0xFFFFu : (1u << s->Q) - 1;
+                    kn->output_block(mj, cl->mplane, bk, cl->relu, yk, s->Q, &blk[j], cols);
+                    continue;
                 }
+                for (int r = 0; r < gr[j].nrun; r++)
+                    kn->output(mj, cl->mplane, bk, cl->relu, yk + out[j][r].y0,
+                               s->dh * s->Q, out[j][r].nrows, out[j][r].cols, (int)s->dw);
+            }
         }
     }
 }

@@ -79,18 +79,29 @@ typedef void (*fc_wino_output_f32_fn)(const float *m, int64_t plane,
                                       int64_t ldy, int nrows, uint32_t cols,
                                       int step);
 
-/* The same for a block of rt rows of tw tiles (tw <= 8, rt tw <= 16)
- * of a narrow image, from input row row0 and column col0: tile (r, tc) in
- * lane r tw + tc. */
-typedef int (*fc_wino_input_block_f32_fn)(const float *x, int64_t C, int64_t H,
-                                          int64_t W, int64_t row0, int64_t col0,
-                                          int tw, int rt, float *v, int64_t ldv,
-                                          int64_t plane);
-/* ... and its outputs: nrows rows, the columns (0-15) in cols, from y,
- * ldy apart. */
+/* A block of rt rows of tw tiles (tw <= 8, rt tw <= 16) of narrow images,
+ * tile (r, tc) in lane r tw + tc; consecutive tile rows of the batch, so a
+ * block may run on into the next image.  Tile row r's patches start at
+ * input row row0[r], column col0, of the image at x + img[r]; its outputs
+ * are yrows[r] (0-2) rows at yoff[r] from the output channel's plane in
+ * image 0.  Rows past the batch's last: row0 = H (read as zeros), yrows 0. */
+#define FC_WINO_MAXRT 8
+typedef struct {
+    int64_t img[FC_WINO_MAXRT], row0[FC_WINO_MAXRT], yoff[FC_WINO_MAXRT];
+    int yrows[FC_WINO_MAXRT];
+    int64_t col0;
+    int tw, rt;
+} fc_wino_block;
+
+/* V of such a block. */
+typedef int (*fc_wino_input_block_f32_fn)(const fc_wino_block *bk, const float *x,
+                                          int64_t C, int64_t H, int64_t W, float *v,
+                                          int64_t ldv, int64_t plane);
+/* ... and its outputs for one output channel (y: its plane in image 0),
+ * the columns (0-15) in cols, rows ldy apart. */
 typedef void (*fc_wino_output_block_f32_fn)(const float *m, int64_t plane,
                                             float bias, int relu, float *y,
-                                            int64_t ldy, int tw, int nrows,
+                                            int64_t ldy, const fc_wino_block *bk,
                                             uint32_t cols);
 
 /* 3x3 filters (T = 4) */
@@ -104,13 +115,12 @@ void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
                                         int64_t ldy, int nrows, uint32_t cols,
                                         int step);
-int f32_winograd_input_block_3x3_avx512(const float *x, int64_t C, int64_t H,
-                                        int64_t W, int64_t row0, int64_t col0,
-                                        int tw, int rt, float *v, int64_t ldv,
-                                        int64_t plane);
+int f32_winograd_input_block_3x3_avx512(const fc_wino_block *bk, const float *x,
+                                        int64_t C, int64_t H, int64_t W, float *v,
+                                        int64_t ldv, int64_t plane);
 void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane,
                                           float bias, int relu, float *y,
-                                          int64_t ldy, int tw, int nrows,
+                                          int64_t ldy, const fc_wino_block *bk,
                                           uint32_t cols);
 /* 5x5 filters (T = 6) */
 int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
@@ -123,13 +133,12 @@ void f32_winograd_output_2x2_5x5_avx512(const float *m, int64_t plane,
                                         float bias, int relu, float *y,
                                         int64_t ldy, int nrows, uint32_t cols,
                                         int step);
-int f32_winograd_input_block_5x5_avx512(const float *x, int64_t C, int64_t H,
-                                        int64_t W, int64_t row0, int64_t col0,
-                                        int tw, int rt, float *v, int64_t ldv,
-                                        int64_t plane);
+int f32_winograd_input_block_5x5_avx512(const fc_wino_block *bk, const float *x,
+                                        int64_t C, int64_t H, int64_t W, float *v,
+                                        int64_t ldv, int64_t plane);
 void f32_winograd_output_block_5x5_avx512(const float *m, int64_t plane,
                                           float bias, int relu, float *y,
-                                          int64_t ldy, int tw, int nrows,
+                                          int64_t ldy, const fc_wino_block *bk,
                                           uint32_t cols);
 
 #endif

@@ -340,28 +340,32 @@ TARGET INLINE __m512 block_row(const float *xc, int64_t H, int64_t W, int64_t ro
 
 /* input_block's patches and transforms, channel by channel, from the
  * pairs' permutes and lane masks. */
-TARGET INLINE int block_channels(const int T, const int npairs, const float *x, int64_t C,
-                                 int64_t H, int64_t W, int64_t row0, int64_t col0, int rt,
+TARGET INLINE int block_channels(const int T, const int npairs, const fc_wino_block *bk,
+                                 const float *x, int64_t C, int64_t H, int64_t W,
                                  const uint32_t cols[3], __m512i idx[4][2],
-                                 const __mmask16 pair[4], float *v, int64_t ldv,
-                                 int64_t plane)
+                                 const __mmask16 pair[4], const int next[4], float *v,
+                                 int64_t ldv, int64_t plane)
 {
     __mmask16 bad = 0;
     for (int64_t c = 0; c < C; c++) {
-        const float *xc = x + c * H * W;
         __m512 d[6][6];
         for (int i = 0; i < T; i++)
             for (int p = 0; p < npairs; p++) {
-                /* tile rows 2p and 2p + 1 read input rows 4p + i, 4p + 2 + i;
-                 * every row is checked once: as an `a` row, or as a `b`
-                 * row past the pair's last `a` row */
-                const int64_t ra = row0 + 4 * p + i, rb = ra + 2;
+                /* tile rows 2p and 2p + 1 (its `b` rows; the `a` rows
+                 * again without one); every row is checked at least once:
+                 * as an `a` row, or as a `b` row, all of them unless they
+                 * follow the `a` rows in the same image (next[p]: then
+                 * those past the `a` rows) */
+                const int has_b = 2 * p + 1 < bk->rt;
+                const float *xa = x + bk->img[2 * p] + c * H * W;
+                const float *xb = has_b ? x + bk->img[2 * p + 1] + c * H * W : xa;
+                const int64_t ra = bk->row0[2 * p] + i;
+                const int64_t rb = has_b ? bk->row0[2 * p + 1] + i : ra;
                 for (int h = 0; h < T / 2; h++) {
-                    const __m512 a = block_row(xc, H, W, ra, col0, h, cols[h]);
-                    const __m512 b = 2 * p + 1 < rt ? block_row(xc, H, W, rb, col0, h, cols[h])
-                                                    : a;
+                    const __m512 a = block_row(xa, H, W, ra, bk->col0, h, cols[h]);
+                    const __m512 b = has_b ? block_row(xb, H, W, rb, bk->col0, h, cols[h]) : a;
                     bad |= UNSAFE512(a);
-                    if (i >= T - 2 && 2 * p + 1 < rt)
+                    if (has_b && (!next[p] || i >= T - 2))
                         bad |= UNSAFE512(b);
                     for (int j = 2 * h; j < 2 * h + 2; j++) {
                         const __m512 e = _mm512_permutex2var_ps(a, idx[p][j % 2], b);
@@ -375,23 +379,23 @@ TARGET INLINE int block_channels(const int T, const int npairs, const float *x, 
     return bad != 0;
 }
 
-/* V of a block of tile rows of a narrow image: tile (r, tc) in lane
- * r * tw + tc, r < rt.  The block's 2 rt + T - 2 input rows are read as
- * T / 2 masked loads each, of columns 2 h .. 2 h + 15 (2 tw + T - 2 <=
- * 20); a patch element's vector is put together from the rows of two tile
- * rows at a time by a two-source permute, and the pairs merged by lane
- * masks.  Rows are loaded where they are used (a staging array of them,
- * and a zeroed patch, cost more than the loads: both went to memory). */
-TARGET INLINE int input_block(const int T, const float *x, int64_t C, int64_t H, int64_t W,
-                              int64_t row0, int64_t col0, int tw, int rt, float *v,
-                              int64_t ldv, int64_t plane)
+/* V of a block of tile rows (fc_wino_block).  Each tile row's T input
+ * rows are read as T / 2 masked loads each, of columns 2 h .. 2 h + 15
+ * (2 tw + T - 2 <= 20); a patch element's vector is put together from the
+ * rows of two tile rows at a time by a two-source permute, and the pairs
+ * merged by lane masks.  Rows are loaded where they are used (a staging
+ * array of them, and a zeroed patch, cost more than the loads: both went
+ * to memory). */
+TARGET INLINE int input_block(const int T, const fc_wino_block *bk, const float *x, int64_t C,
+                              int64_t H, int64_t W, float *v, int64_t ldv, int64_t plane)
 {
-    const int npairs = (rt + 1) / 2;
+    const int rt = bk->rt, tw = bk->tw, npairs = (rt + 1) / 2;
     __m512i idx[4][2];
     __mmask16 pair[4];
+    int next[4];
     uint32_t cols[3];
     for (int h = 0; h < T / 2; h++)
-        cols[h] = lanes_inside(col0 + 2 * h, W);
+        cols[h] = lanes_inside(bk->col0 + 2 * h, W);
     for (int p = 0; p < npairs; p++) {
         int32_t e[2][16] = {{0}};
         uint32_t lanes = 0;
@@ -404,29 +408,31 @@ TARGET INLINE int input_block(const int T, const float *x, int64_t C, int64_t H,
         for (int j = 0; j < 2; j++)
             idx[p][j] = _mm512_loadu_si512(e[j]);
         pair[p] = (__mmask16)lanes;
+        next[p] = 2 * p + 1 < rt && bk->img[2 * p + 1] == bk->img[2 * p] &&
+                  bk->row0[2 * p + 1] == bk->row0[2 * p] + 2;
     }
-    /* one pair (tile rows of 6 tiles or more: LeNet's 14 x 14 images)
-     * compiled apart: with the count known, the patch stays in registers */
+    /* one pair (tile rows of 6 tiles or more: LeNet's 14 x 14 images) and
+     * two (4-5 tiles: CIFAR's 8 x 8) compiled apart: with the count known,
+     * the patch stays in registers */
     if (npairs == 1)
-        return block_channels(T, 1, x, C, H, W, row0, col0, rt, cols, idx, pair, v, ldv, plane);
-    return block_channels(T, npairs, x, C, H, W, row0, col0, rt, cols, idx, pair, v, ldv,
-                          plane);
+        return block_channels(T, 1, bk, x, C, H, W, cols, idx, pair, next, v, ldv, plane);
+    if (npairs == 2)
+        return block_channels(T, 2, bk, x, C, H, W, cols, idx, pair, next, v, ldv, plane);
+    return block_channels(T, npairs, bk, x, C, H, W, cols, idx, pair, next, v, ldv, plane);
 }
 
-TARGET int f32_winograd_input_block_3x3_avx512(const float *x, int64_t C, int64_t H,
-                                               int64_t W, int64_t row0, int64_t col0,
-                                               int tw, int rt, float *v, int64_t ldv,
-                                               int64_t plane)
+TARGET int f32_winograd_input_block_3x3_avx512(const fc_wino_block *bk, const float *x,
+                                               int64_t C, int64_t H, int64_t W, float *v,
+                                               int64_t ldv, int64_t plane)
 {
-    return input_block(4, x, C, H, W, row0, col0, tw, rt, v, ldv, plane);
+    return input_block(4, bk, x, C, H, W, v, ldv, plane);
 }
 
-TARGET int f32_winograd_input_block_5x5_avx512(const float *x, int64_t C, int64_t H,
-                                               int64_t W, int64_t row0, int64_t col0,
-                                               int tw, int rt, float *v, int64_t ldv,
-                                               int64_t plane)
+TARGET int f32_winograd_input_block_5x5_avx512(const fc_wino_block *bk, const float *x,
+                                               int64_t C, int64_t H, int64_t W, float *v,
+                                               int64_t ldv, int64_t plane)
 {
-    return input_block(6, x, C, H, W, row0, col0, tw, rt, v, ldv, plane);
+    return input_block(6, bk, x, C, H, W, v, ldv, plane);
 }
 
 /* ------------------------------------------------------------------ */
@@ -551,10 +557,10 @@ TARGET void f32_winograd_output_2x2_5x5_avx512(const float *m, int64_t plane,
 
 /* Outputs of a block of tile rows: each output row's 2 tw values
  * interleaved from its tile row's lanes (r tw ..) of the two column
- * vectors; nrows rows (<= 2 rt), the columns in cols, stored from y, ldy
- * apart. */
+ * vectors; tile row r's yrows[r] rows stored at y + yoff[r], ldy apart,
+ * the columns in cols. */
 TARGET INLINE void output_block(const int T, const float *m, int64_t plane, float bias,
-                                int relu, float *y, int64_t ldy, int tw, int nrows,
+                                int relu, float *y, int64_t ldy, const fc_wino_block *bk,
                                 uint32_t cols)
 {
     /* tile row 0: column 2 tc from lane tc, 2 tc + 1 from lane 16 + tc */
@@ -562,26 +568,26 @@ TARGET INLINE void output_block(const int T, const float *m, int64_t plane, floa
                                             5, 21, 6, 22, 7, 23);
     __m512 t[2][2];
     output_tile(T, m, plane, bias, relu, t);
-    for (int r = 0; 2 * r < nrows; r++) {
-        const __m512i idx = _mm512_add_epi32(first, _mm512_set1_epi32(r * tw));
-        for (int i = 0; i < 2 && 2 * r + i < nrows; i++)
-            _mm512_mask_storeu_ps(y + (2 * r + i) * ldy, (__mmask16)cols,
+    for (int r = 0; r < bk->rt; r++) {
+        const __m512i idx = _mm512_add_epi32(first, _mm512_set1_epi32(r * bk->tw));
+        for (int i = 0; i < bk->yrows[r]; i++)
+            _mm512_mask_storeu_ps(y + bk->yoff[r] + i * ldy, (__mmask16)cols,
                                   _mm512_permutex2var_ps(t[i][0], idx, t[i][1]));
     }
 }
 
 TARGET void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane, float bias,
-                                                 int relu, float *y, int64_t ldy, int tw,
-                                                 int nrows, uint32_t cols)
+                                                 int relu, float *y, int64_t ldy,
+                                                 const fc_wino_block *bk, uint32_t cols)
 {
-    output_block(4, m, plane, bias, relu, y, ldy, tw, nrows, cols);
+    output_block(4, m, plane, bias, relu, y, ldy, bk, cols);
 }
 
 TARGET void f32_winograd_output_block_5x5_avx512(const float *m, int64_t plane, float bias,
-                                                 int relu, float *y, int64_t ldy, int tw,
-                                                 int nrows, uint32_t cols)
+                                                 int relu, float *y, int64_t ldy,
+                                                 const fc_wino_block *bk, uint32_t cols)
 {
-    output_block(6, m, plane, bias, relu, y, ldy, tw, nrows, cols);
+    output_block(6, m, plane, bias, relu, y, ldy, bk, cols);
 }
 
 #else
@@ -591,10 +597,10 @@ TARGET void f32_winograd_output_block_5x5_avx512(const float *m, int64_t plane, 
     (void)plane; return 1;
 #define UNUSED_OUTPUT (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; \
     (void)nrows; (void)cols; (void)step;
-#define UNUSED_INPUT_BLOCK (void)x; (void)C; (void)H; (void)W; (void)row0; (void)col0; \
-    (void)tw; (void)rt; (void)v; (void)ldv; (void)plane; return 1;
+#define UNUSED_INPUT_BLOCK (void)bk; (void)x; (void)C; (void)H; (void)W; (void)v; (void)ldv; \
+    (void)plane; return 1;
 #define UNUSED_OUTPUT_BLOCK (void)m; (void)plane; (void)bias; (void)relu; (void)y; (void)ldy; \
-    (void)tw; (void)nrows; (void)cols;
+    (void)bk; (void)cols;
 int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u, int64_t plane)
 { UNUSED_WEIGHT }
@@ -617,20 +623,20 @@ void f32_winograd_output_2x2_5x5_avx512(const float *m, int64_t plane, float bia
                                         int relu, float *y, int64_t ldy, int nrows,
                                         uint32_t cols, int step)
 { UNUSED_OUTPUT }
-int f32_winograd_input_block_3x3_avx512(const float *x, int64_t C, int64_t H, int64_t W,
-                                        int64_t row0, int64_t col0, int tw, int rt,
-                                        float *v, int64_t ldv, int64_t plane)
+int f32_winograd_input_block_3x3_avx512(const fc_wino_block *bk, const float *x, int64_t C,
+                                        int64_t H, int64_t W, float *v, int64_t ldv,
+                                        int64_t plane)
 { UNUSED_INPUT_BLOCK }
-int f32_winograd_input_block_5x5_avx512(const float *x, int64_t C, int64_t H, int64_t W,
-                                        int64_t row0, int64_t col0, int tw, int rt,
-                                        float *v, int64_t ldv, int64_t plane)
+int f32_winograd_input_block_5x5_avx512(const fc_wino_block *bk, const float *x, int64_t C,
+                                        int64_t H, int64_t W, float *v, int64_t ldv,
+                                        int64_t plane)
 { UNUSED_INPUT_BLOCK }
 void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane, float bias,
-                                          int relu, float *y, int64_t ldy, int tw,
-                                          int nrows, uint32_t cols)
+                                          int relu, float *y, int64_t ldy,
+                                          const fc_wino_block *bk, uint32_t cols)
 { UNUSED_OUTPUT_BLOCK }
 void f32_winograd_output_block_5x5_avx512(const float *m, int64_t plane, float bias,
-                                          int relu, float *y, int64_t ldy, int tw,
-                                          int nrows, uint32_t cols)
+                                          int relu, float *y, int64_t ldy,
+                                          const fc_wino_block *bk, uint32_t cols)
 { UNUSED_OUTPUT_BLOCK }
 #endif
