@@ -38,8 +38,8 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     channels: a tie).  Dense 5x5 layers of stride 1 (dilated along rows)
     take F(2x2, 5x5) (36 multiplications where direct makes 100) with
     16-128 channels and 512-2048 pixels (_winograd_pays): LeNet's second layer
-    1.6x the direct kernels (its 7x7 tiles an image in blocks that run on
-    into the next image), 16-128 channels 1.1-1.95x.
+    1.6x the direct kernels (its blocks of tile rows run on into the next
+    image), 16-128 channels 1.1-1.95x.
 
     Layers whose weights outweigh their pixels (ResNet-50's last stage:
     7x7 images under 1-9 MB of weights) take the streamed algorithm

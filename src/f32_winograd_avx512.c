@@ -35,6 +35,19 @@ static inline uint32_t lanes_inside(int64_t first, int64_t W)
 /* ------------------------------------------------------------------ */
 /* weights */
 
+/* Tap p of 8 filters (rows: their offsets, lanes past km zero), times
+ * their factors when wscale is set: the product in double, rounded once,
+ * which is the direct kernels' folded weight.  Values out of the safe
+ * range set bits of *bad. */
+TARGET INLINE __m256 folded_tap(const float *p, __m256i rows, __mmask8 km, int scaled,
+                                __m512d scale, __mmask8 *bad)
+{
+    const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), km, rows, p, 4);
+    const __m256 f = scaled ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale)) : raw;
+    *bad |= UNSAFE256(f);
+    return f;
+}
+
 /* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
  * (output channels) in the lanes, for every input channel. */
 TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
@@ -49,14 +62,8 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
     __mmask8 bad = 0;
     for (int64_t c = 0; c < C; c++) {
         __m256 g[9], r[4][3];
-        for (int tap = 0; tap < 9; tap++) {
-            const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), km, rows,
-                                                         w + c * 9 + tap, 4);
-            /* the product in double, rounded once: the direct kernels'
-             * folded weight */
-            g[tap] = wscale ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale)) : raw;
-            bad |= UNSAFE256(g[tap]);
-        }
+        for (int tap = 0; tap < 9; tap++)
+            g[tap] = folded_tap(w + c * 9 + tap, rows, km, wscale != NULL, scale, &bad);
         for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
             const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
             r[0][j] = a;
@@ -112,15 +119,9 @@ TARGET int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C,
     __mmask8 bad = 0;
     for (int64_t c = 0; c < C; c++) {
         __m512d g[5][5], r[6][5];
-        for (int tap = 0; tap < 25; tap++) {
-            const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), km, rows,
-                                                         w + c * 25 + tap, 4);
-            /* the folded weight: the product in double, rounded once */
-            const __m256 f = wscale ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale))
-                                    : raw;
-            bad |= UNSAFE256(f);
-            g[tap / 5][tap % 5] = _mm512_cvtps_pd(f);
-        }
+        for (int tap = 0; tap < 25; tap++)
+            g[tap / 5][tap % 5] = _mm512_cvtps_pd(
+                folded_tap(w + c * 25 + tap, rows, km, wscale != NULL, scale, &bad));
         for (int j = 0; j < 5; j++) {   /* G g: columns of the filter */
             const __m512d col[5] = {g[0][j], g[1][j], g[2][j], g[3][j], g[4][j]};
             __m512d o[6];
