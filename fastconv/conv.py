@@ -46,10 +46,12 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     ("streamed", float32 with AVX-512, forward only: an im2col GEMM with
     pixels in the lanes that reads the weights as stored, where the direct
     kernels would reorder every weight on every call for a few dozen
-    pixels): stride 1 along rows, at most 200 pixels (a 14x14 image) and
+    pixels): column stride 1 or 2, at most 200 pixels (a 14x14 image) and
     256 KB of weights.  On 7x7 images it is 1.2-1.6x the direct kernels
     (512 and 256 channels, 3x3; 1x1 layers of 2048 channels 1.5x); at 196
-    pixels 1.0-1.2x; at 784 it loses to Winograd (0.65x).
+    pixels 1.0-1.2x; at 784 it loses to Winograd (0.65x).  With stride 2
+    (ResNet-50's downsampling 3x3 and 1x1 layers, 64-1024 channels) it is
+    1.1-1.9x the direct kernels; at 784 pixels it loses some (0.93x).
 
     input_grad=True: `p` is an input gradient's flipped convolution, whose
     weights are flipped and transposed in a pass of their own first.
@@ -71,7 +73,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         enough = p.N * p.P * p.Q >= 256
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
-    if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] == 1
+    if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] <= 2
             and not input_grad and p.N * p.P * p.Q <= 200
             and p.K * p.C * p.R * p.S >= 65536):
         return "streamed"

@@ -97,9 +97,20 @@ static int64_t max_chunks(const fc_conv_shape *s)
     return 2 * s->P * ((s->Q + 15) / 16) + 3;
 }
 
-/* The tap's chunks (stride 1 along rows; returns how many) and the
+/* The load mask of output lanes a <= l < b of a chunk read with column
+ * stride sw (1 or 2): window elements sw l (the kernel keeps the even
+ * elements of a 32-float window when sw is 2). */
+static uint32_t window_mask(int64_t a, int64_t b, int64_t sw)
+{
+    if (b <= a)
+        return 0;
+    const uint64_t span = ((1ull << (sw * b)) - 1) & ~((1ull << (sw * a)) - 1);
+    return (uint32_t)(sw == 1 ? span : span & 0x55555555u);
+}
+
+/* The tap's chunks (column stride sw of 1 or 2; returns how many) and the
  * plane offsets of its dot pixels. */
-static int64_t chunks_of(const fc_stream_tap *tp, const fc_stream_split *sp,
+static int64_t chunks_of(const fc_stream_tap *tp, const fc_stream_split *sp, int64_t sw,
                          fc_stream_chunk *ch, int64_t *dots)
 {
     const int64_t end = sp->np * FC_STREAM_NR;   /* pixels past it are dots */
@@ -112,24 +123,26 @@ static int64_t chunks_of(const fc_stream_tap *tp, const fc_stream_split *sp,
             if (p >= end)
                 break;
             const int64_t len = tp->Q - ow < 16 ? tp->Q - ow : 16;
-            const int64_t a = tp->lo > ow ? tp->lo - ow : 0;
-            const int64_t b = tp->hi - ow < len ? tp->hi - ow : len;
-            const uint32_t load = inside && b > a ? ((1u << b) - 1) & ~((1u << a) - 1) : 0;
+            /* lanes a <= l < b read inside the row */
+            int64_t a = tp->lo > ow ? tp->lo - ow : 0;
+            int64_t b = tp->hi - ow < len ? tp->hi - ow : len;
+            if (!inside || b < a)
+                a = b = 0;
             const int64_t l = p % FC_STREAM_NR;
             const int64_t fit = FC_STREAM_NR - l < len ? FC_STREAM_NR - l : len;
-            const int64_t src = inside ? ih * tp->W + tp->col0 + ow : 0;
+            const int64_t src = inside ? ih * tp->W + tp->col0 + ow * sw : 0;
             ch[n].src = src;
             ch[n].j = p / FC_STREAM_NR;
             ch[n].l = l;
             ch[n].store = (1u << fit) - 1;
-            ch[n].load = load & ch[n].store;
+            ch[n].load = window_mask(a, b < fit ? b : fit, sw);
             n++;
             if (fit < len && p + fit < end) {   /* on into the next panel */
-                ch[n].src = src + fit;
+                ch[n].src = src + fit * sw;
                 ch[n].j = p / FC_STREAM_NR + 1;
                 ch[n].l = 0;
                 ch[n].store = (1u << (len - fit)) - 1;
-                ch[n].load = load >> fit;
+                ch[n].load = window_mask(a > fit ? a - fit : 0, b > fit ? b - fit : 0, sw);
                 n++;
             }
         }
@@ -147,12 +160,12 @@ static int64_t chunks_of(const fc_stream_tap *tp, const fc_stream_split *sp,
         const int64_t oh = (end + d) / tp->Q, ow = (end + d) % tp->Q;
         const int64_t ih = oh * tp->sh + tp->ih0;
         dots[d] = ih >= 0 && ih < tp->H && ow >= tp->lo && ow < tp->hi
-            ? ih * tp->W + tp->col0 + ow : -1;
+            ? ih * tp->W + tp->col0 + ow * sw : -1;
     }
     return n;
 }
 
-/* The generic gather (any column stride): the input value under each
+/* The generic gather (column stride 3 or more): the input value under each
  * output pixel for the tap, zero in the padding, into the panels and dot
  * columns. */
 static void gather_strided(const fc_stream_tap *tp, int64_t sw, const float *xc,
@@ -197,17 +210,17 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
             }
         }
     }
-    /* stride 1 along rows: each tap's chunks, listed once for every channel */
+    /* column stride 1 or 2: each tap's chunks, listed once for every channel */
     const int64_t taps = s->R * s->S, mch = max_chunks(s);
     fc_stream_chunk *ch = NULL;
     int64_t *nch = NULL, *dots = NULL;
-    if (s->sw == 1) {
+    if (s->sw <= 2) {
         ch = (fc_stream_chunk *)fc_malloc((size_t)(taps * mch) * sizeof(fc_stream_chunk));
         nch = (int64_t *)fc_malloc((size_t)taps * sizeof(int64_t));
         dots = (int64_t *)fc_malloc((size_t)(taps * FC_STREAM_MAXDOTS) * sizeof(int64_t));
     }
     float *B = (float *)fc_scratch(FC_SLOT_COL, (size_t)(CRS * N * sp.img) * sizeof(float));
-    if (B == NULL || (s->sw == 1 && (ch == NULL || nch == NULL || dots == NULL))) {
+    if (B == NULL || (s->sw <= 2 && (ch == NULL || nch == NULL || dots == NULL))) {
         free(scale);
         free(ch);
         free(nch);
@@ -216,7 +229,7 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
     }
     for (int64_t i = 0; ch && i < taps; i++) {
         const fc_stream_tap tp = tap_of(s, i / s->S, i % s->S);
-        nch[i] = chunks_of(&tp, &sp, ch + i * mch, dots + i * FC_STREAM_MAXDOTS);
+        nch[i] = chunks_of(&tp, &sp, s->sw, ch + i * mch, dots + i * FC_STREAM_MAXDOTS);
     }
 
 #pragma omp parallel num_threads(nt)
@@ -232,7 +245,7 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x, const float *
                 float *blk = B + q0 * N * sp.img + n * sp.img * qn;
                 if (ch) {
                     kn.gather(ch + tap * mch, nch[tap], dots + tap * FC_STREAM_MAXDOTS, &sp,
-                              xc, blk, qn, q - q0);
+                              (int)s->sw, xc, blk, qn, q - q0);
                 } else {
                     const fc_stream_tap tp = tap_of(s, tap / s->S, tap % s->S);
                     gather_strided(&tp, s->sw, xc, &sp, blk, qn, q - q0);

@@ -32,23 +32,24 @@ typedef struct {
 } fc_stream_split;
 
 /* A run of up to 16 pixels of one output row, for one tap, that lands in
- * one panel: loaded from src (floats from the channel plane's start; the
- * lanes outside `load` read nothing and store the padding's zero) and
- * stored to lanes l .. of panel j under `store`.  The driver lists them
- * per tap (the same for every channel), the last panel's lanes past the
- * image included (load 0). */
+ * one panel: loaded from the window of 16 sw floats at src (from the
+ * channel plane's start; column stride sw of 1 or 2, every sw-th float
+ * kept; the window's elements outside `load` read nothing and give the
+ * padding's zero) and stored to lanes l .. of panel j under `store`.  The
+ * driver lists them per tap (the same for every channel), the last
+ * panel's lanes past the image included (load 0). */
 typedef struct {
     int64_t src, j, l;
     uint32_t load, store;
 } fc_stream_chunk;
 
 /* Row qq of a block of qn rows of B, for one image and tap: plane xc's
- * values for the tap's nch chunks into the image's panels at blk, and for
- * the dot pixels (offsets in the plane, or -1: padding) into its nd dot
- * columns after the panels. */
+ * values for the tap's nch chunks (read with column stride sw, 1 or 2)
+ * into the image's panels at blk, and for the dot pixels (offsets in the
+ * plane, or -1: padding) into its nd dot columns after the panels. */
 typedef void (*fc_stream_gather_f32_fn)(const fc_stream_chunk *ch, int64_t nch,
                                         const int64_t *dots, const fc_stream_split *sp,
-                                        const float *xc, float *blk, int64_t qn,
+                                        int sw, const float *xc, float *blk, int64_t qn,
                                         int64_t qq);
 
 /* What the last block of q adds: y = sum * scale[i] + bias[i] (scale or
@@ -82,7 +83,7 @@ void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t lda,
                                     float *c, int64_t ldc, int add,
                                     const fc_stream_epilogue *ep);
 void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
-                                const int64_t *dots, const fc_stream_split *sp,
+                                const int64_t *dots, const fc_stream_split *sp, int sw,
                                 const float *xc, float *blk, int64_t qn, int64_t qq);
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
                                 const float *bt, int nd, float *part, int add, float *c,

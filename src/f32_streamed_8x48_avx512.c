@@ -1,6 +1,7 @@
 /* AVX-512 kernels of the streamed convolution, float32 (conv_streamed.h):
  * 8 weight rows broadcast against a panel of 48 pixels (24 accumulators),
- * and dot products along q for the pixels left over. */
+ * dot products along q for the pixels left over, and the gather of B
+ * (column stride 1 or 2). */
 #include "conv_streamed.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -139,16 +140,40 @@ TARGET void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, 
         }
 }
 
-TARGET void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
-                                       const int64_t *dots, const fc_stream_split *sp,
-                                       const float *xc, float *blk, int64_t qn, int64_t qq)
+/* A chunk's 16 lanes: its window of 16 sw floats, every sw-th kept (the
+ * even elements of two vectors, by one permute, when sw is 2). */
+TARGET INLINE __m512 chunk_lanes(const fc_stream_chunk *c, const int sw, const float *xc)
+{
+    const __m512 lo = _mm512_maskz_loadu_ps((__mmask16)c->load, xc + c->src);
+    if (sw == 1)
+        return lo;
+    const __m512 hi = _mm512_maskz_loadu_ps((__mmask16)(c->load >> 16), xc + c->src + 16);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14,
+                                           16, 18, 20, 22, 24, 26, 28, 30);
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+TARGET INLINE void gather(const fc_stream_chunk *ch, int64_t nch, const int64_t *dots,
+                          const fc_stream_split *sp, const int sw, const float *xc,
+                          float *blk, int64_t qn, int64_t qq)
 {
     float *row = blk + qq * NR, *dot = blk + sp->np * NR * qn + qq;
     for (int64_t i = 0; i < nch; i++)
         _mm512_mask_storeu_ps(row + ch[i].j * NR * qn + ch[i].l, (__mmask16)ch[i].store,
-                              _mm512_maskz_loadu_ps((__mmask16)ch[i].load, xc + ch[i].src));
+                              chunk_lanes(ch + i, sw, xc));
     for (int64_t d = 0; d < sp->nd; d++)
         dot[d * qn] = dots[d] >= 0 ? xc[dots[d]] : 0.0f;
+}
+
+TARGET void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
+                                       const int64_t *dots, const fc_stream_split *sp,
+                                       int sw, const float *xc, float *blk, int64_t qn,
+                                       int64_t qq)
+{
+    if (sw == 1)
+        gather(ch, nch, dots, sp, 1, xc, blk, qn, qq);
+    else
+        gather(ch, nch, dots, sp, 2, xc, blk, qn, qq);
 }
 
 #else
@@ -160,9 +185,10 @@ void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t lda,
 { (void)qn; (void)a; (void)lda; (void)nk; (void)b; (void)nv; (void)last; (void)c;
   (void)ldc; (void)add; (void)ep; }
 void f32_streamed_gather_avx512(const fc_stream_chunk *ch, int64_t nch,
-                                const int64_t *dots, const fc_stream_split *sp,
+                                const int64_t *dots, const fc_stream_split *sp, int sw,
                                 const float *xc, float *blk, int64_t qn, int64_t qq)
-{ (void)ch; (void)nch; (void)dots; (void)sp; (void)xc; (void)blk; (void)qn; (void)qq; }
+{ (void)ch; (void)nch; (void)dots; (void)sp; (void)sw; (void)xc; (void)blk; (void)qn;
+  (void)qq; }
 void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, int nk,
                                 const float *bt, int nd, float *part, int add, float *c,
                                 int64_t ldc, const fc_stream_epilogue *ep)

@@ -7,8 +7,9 @@ The random problems call the algorithm directly (fastconv.conv._run_conv
 with "streamed") so that every shape reaches it: pixels that fill whole
 panels of 48, a last panel in part (1-3 vectors), 1-8 pixels left over as
 dot products, several images, output channels past a block of 8, any
-kernel size, stride (the gather by masked loads for column stride 1, the
-generic one otherwise), padding and dilation, and reductions C R S longer
+kernel size, stride (the gather by masked loads for column stride 1 or 2,
+the even elements of two vectors kept by a permute for 2; the generic one
+otherwise), padding and dilation, and reductions C R S longer
 than a block of 512 rows.  At the levels without AVX-512 the same call is
 the direct algorithm, which must give the same results.
 """
@@ -87,7 +88,10 @@ SPLITS = [
     (3, 70, 4, 4, 17, 3, 1, 1),       # C R S = 630: two blocks
     (1, 600, 5, 3, 24, 1, 0, 1),      # 1x1 of 600 channels: two blocks
     (1, 130, 9, 9, 8, 3, 1, 1),       # 1170: three blocks, 81 = panel + part of 33
-    (1, 40, 15, 15, 12, 3, 1, 2),     # stride 2: the generic gather
+    (1, 40, 15, 15, 12, 3, 1, 2),     # stride 2: 64 = a panel + a part of 16
+    (1, 40, 27, 27, 12, 3, 1, 2),     # stride 2: rows of 14 across panels, 4 dot products
+    (1, 12, 33, 20, 12, 4, 3, 2),     # stride 2, even kernel: columns past the input both sides
+    (1, 40, 15, 15, 12, 3, 1, 3),     # stride 3: the generic gather
     (2, 30, 8, 8, 7, 5, 2, 1),        # 5x5, fewer than 8 output channels
 ]
 
@@ -102,26 +106,29 @@ def test_streamed_splits_and_blocks(torch, isa, shape):
            wscale=rng.uniform(0.5, 1.5, K))
 
 
-@pytest.mark.parametrize("shape", [(1, 512, 7, 7, 512, 3, 1), (1, 2048, 7, 7, 512, 1, 0),
-                                   (1, 256, 14, 14, 256, 3, 1), (4, 128, 7, 7, 64, 3, 1),
-                                   (1, 64, 9, 9, 128, 3, 1)])
+@pytest.mark.parametrize("shape", [(1, 512, 7, 7, 512, 3, 1, 1), (1, 2048, 7, 7, 512, 1, 0, 1),
+                                   (1, 256, 14, 14, 256, 3, 1, 1), (4, 128, 7, 7, 64, 3, 1, 1),
+                                   (1, 64, 9, 9, 128, 3, 1, 1), (1, 256, 28, 28, 256, 3, 1, 2),
+                                   (1, 1024, 14, 14, 2048, 1, 0, 2)])
 def test_auto_takes_streamed_with_avx512(isa, shape):
-    """ResNet-50's last stage reaches it through "auto" (where the machine
-    has AVX-512), with the result of the direct algorithm to rounding;
-    float64, column stride 2, more pixels and small weights do not."""
-    N, C, H, W, K, R, d = shape
+    """ResNet-50's last stage and its downsampling layers (stride 2) reach
+    it through "auto" (where the machine has AVX-512), with the result of
+    the direct algorithm to rounding; float64, column stride 3, more pixels
+    and small weights do not."""
+    N, C, H, W, K, R, d, s = shape
     f32 = np.dtype(np.float32)
-    p = _params.conv_params((N, C, H, W), (K, C, R, R), 1, d, 1, 1)
+    p = _params.conv_params((N, C, H, W), (K, C, R, R), s, d, 1, 1)
     assert (conv.choose_algorithm(p, f32) == "streamed") == (isa == "avx512")
     assert conv.choose_algorithm(p, np.dtype(np.float64)) != "streamed"
-    for other in [_params.conv_params((N, C, H, W), (K, C, R, R), 2, d, 1, 1),
-                  _params.conv_params((N, C, 4 * H, 4 * W), (K, C, R, R), 1, d, 1, 1),
-                  _params.conv_params((N, C, H, W), (2, C, R, R), 1, d, 1, 1)]:
+    for other in [_params.conv_params((N, C, H, W), (K, C, R, R), 3, d, 1, 1),
+                  _params.conv_params((N, C, 4 * H, 4 * W), (K, C, R, R), s, d, 1, 1),
+                  _params.conv_params((N, C, H, W), (2, C, R, R), s, d, 1, 1)]:
         assert conv.choose_algorithm(other, f32) != "streamed"
     rng = rng_for(N * C * H)
     x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, R, R), f32)
-    assert_close(fc.conv2d(x, w, padding=d), fc.conv2d(x, w, padding=d, algorithm="direct"),
-                 f32, "auto against direct")
+    assert_close(fc.conv2d(x, w, stride=s, padding=d),
+                 fc.conv2d(x, w, stride=s, padding=d, algorithm="direct"), f32,
+                 "auto against direct")
 
 
 def test_auto_streamed_conv2d_bn_matches_torch(torch, isa):
