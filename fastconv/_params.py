@@ -100,8 +100,8 @@ def as_bool(value, name):
 
 
 def as_choice(value, name, choices):
-    if not any(value is c or (c is not None and isinstance(value, str) and value == c)
-               for c in choices):
+    """`value` if it is one of `choices` (strings, or None where allowed)."""
+    if not (None in choices if value is None else isinstance(value, str) and value in choices):
         raise ValueError(f"{name}: expected one of {', '.join(map(repr, choices))}, "
                          f"got {value!r}")
     return value

@@ -77,48 +77,66 @@ TARGET void f32_streamed_panel_8x48_avx512(int64_t qn, const float *a, int64_t l
         panel(1, qn, a, lda, nk, b, last, c, ldc, add, ep);
 }
 
-/* ND columns of four rows at once (the accumulators of eight rows did not
- * stay in registers): each weight vector loaded once for all columns.  The
- * vector sums wait in part until the last block adds them up: one
- * horizontal sum per output, not one per block. */
-#define HALF (MR / 2)
-TARGET INLINE void dots(const int ND, int64_t qn, const float *const *ar, int nk,
-                        const float *bt, float *part, int add, float *c, int64_t ldc,
+/* ND columns of NROWS rows from row i0, each weight vector loaded once for
+ * all columns: eight rows when ND <= 2 (eight independent sums hide the
+ * FMA latency), four when ND is 3 (the accumulators of eight rows did not
+ * stay in registers).  The vector sums wait in part until the last block
+ * adds them up: one horizontal sum per output, not one per block. */
+TARGET INLINE void dots(const int ND, const int NROWS, int64_t qn, const float *const *ar,
+                        int nk, const float *bt, float *part, int add, float *c, int64_t ldc,
                         const fc_stream_epilogue *ep, int i0)
 {
-    __m512 acc[HALF][3];
-    for (int i = 0; i < HALF; i++)
+    /* Every loop over acc is unrolled whole, so that it lives in registers
+     * (else GCC keeps it on the stack and stores each sum at each step). */
+    __m512 acc[MR][3];
+#pragma GCC unroll 24
+    for (int i = 0; i < NROWS; i++)
+#pragma GCC unroll 3
         for (int j = 0; j < ND; j++)
             acc[i][j] = add ? _mm512_loadu_ps(part + ((i0 + i) * FC_STREAM_MAXDOTS + j) * 16)
                             : _mm512_setzero_ps();
     for (int64_t q = 0; q < qn; q += 16) {
         const __mmask16 m = (__mmask16)(qn - q >= 16 ? 0xFFFFu : (1u << (qn - q)) - 1);
         __m512 bv[3];
+#pragma GCC unroll 3
         for (int j = 0; j < ND; j++)
             bv[j] = _mm512_maskz_loadu_ps(m, bt + j * qn + q);
-        for (int i = 0; i < HALF; i++) {
+#pragma GCC unroll 8
+        for (int i = 0; i < NROWS; i++) {
             const __m512 t = _mm512_maskz_loadu_ps(m, ar[i0 + i] + q);
+#pragma GCC unroll 3
             for (int j = 0; j < ND; j++)
                 acc[i][j] = _mm512_fmadd_ps(t, bv[j], acc[i][j]);
         }
     }
     if (!ep) {
-        for (int i = 0; i < HALF; i++)
+#pragma GCC unroll 8
+        for (int i = 0; i < NROWS; i++)
+#pragma GCC unroll 3
             for (int j = 0; j < ND; j++)
                 _mm512_storeu_ps(part + ((i0 + i) * FC_STREAM_MAXDOTS + j) * 16, acc[i][j]);
         return;
     }
-    for (int i = 0; i < HALF && i0 + i < nk; i++)
+    float sum[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < NROWS; i++)
+#pragma GCC unroll 3
+        for (int j = 0; j < ND; j++)
+            sum[i][j] = _mm512_reduce_add_ps(acc[i][j]);
+    for (int i = 0; i < NROWS && i0 + i < nk; i++)
         for (int j = 0; j < ND; j++) {
+            /* multiply, then add, each rounded as in the panels' epilogue
+             * (scalar intrinsics: the compiler does not fuse them) */
             const int r = i0 + i;
-            float v = _mm512_reduce_add_ps(acc[i][j]);
+            __m128 v = _mm_set_ss(sum[i][j]);
             if (ep->scale)
-                v *= ep->scale[r];
+                v = _mm_mul_ss(v, _mm_set_ss(ep->scale[r]));
             if (ep->bias)
-                v += ep->bias[r];
-            if (ep->relu && v < 0)   /* NaN stays */
-                v = 0;
-            c[r * ldc + j] = v;
+                v = _mm_add_ss(v, _mm_set_ss(ep->bias[r]));
+            float f = _mm_cvtss_f32(v);
+            if (ep->relu && f < 0)   /* NaN stays */
+                f = 0;
+            c[r * ldc + j] = f;
         }
 }
 
@@ -128,16 +146,19 @@ TARGET void f32_streamed_dots_8_avx512(int64_t qn, const float *a, int64_t lda, 
 {
     const float *ar[MR];
     row_pointers(a, lda, nk, ar);
-    for (int i0 = 0; i0 < MR; i0 += HALF)
-        for (int j = 0; j < nd; j += 3) {
-            const int n = nd - j < 3 ? nd - j : 3;
-            if (n == 3)
-                dots(3, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
-            else if (n == 2)
-                dots(2, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
-            else
-                dots(1, qn, ar, nk, bt + j * qn, part + j * 16, add, c + j, ldc, ep, i0);
+    for (int j = 0; j < nd; j += 3) {
+        const int n = nd - j < 3 ? nd - j : 3;
+        const float *b = bt + j * qn;
+        float *pj = part + j * 16;
+        if (n == 3) {
+            dots(3, MR / 2, qn, ar, nk, b, pj, add, c + j, ldc, ep, 0);
+            dots(3, MR / 2, qn, ar, nk, b, pj, add, c + j, ldc, ep, MR / 2);
+        } else if (n == 2) {
+            dots(2, MR, qn, ar, nk, b, pj, add, c + j, ldc, ep, 0);
+        } else {
+            dots(1, MR, qn, ar, nk, b, pj, add, c + j, ldc, ep, 0);
         }
+    }
 }
 
 /* A chunk's 16 lanes: its window of 16 sw floats, every sw-th kept (the
