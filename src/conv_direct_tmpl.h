@@ -104,40 +104,93 @@ static void FN(pack_weights)(const fc_conv_shape *s, int kb, int shifted,
     }
 }
 
-/* Input offsets and lane masks, per tap and row, of the tile whose top-left
- * output is (oh0, ow0).  Rows outside the image get an empty mask (and
- * offset 0), so their loads read nothing. */
-static void FN(tile_masks)(const fc_conv_shape *s, int lanes, int nv, int64_t wh,
-                           int64_t oh0, int64_t ow0, fc_direct_tile *t,
-                           int64_t *off, uint32_t *mask)
+/* The parts of the tiles' offsets and masks that depend on the row alone
+ * or on the column alone, computed once per call: for tile row rt, row
+ * tap r and row j of the tile, rowoff (offset of the input row) and rowok
+ * (all ones inside the image, 0 outside); for tile column ct and column
+ * tap ks, coloff (offset in the row) and colmask (lanes inside the output
+ * row and the image row); storemask per tile column. */
+typedef struct {
+    int64_t *rowoff, *coloff;
+    uint32_t *rowok, *colmask, *storemask;
+} FN(tile_parts);
+
+static int FN(make_tile_parts)(const fc_conv_shape *s, int lanes, int nv, int64_t wh,
+                               int64_t nrt, int64_t nct, FN(tile_parts) *tp)
 {
-    const int64_t R = s->R, S = s->S, sw = s->sw;
-    for (int64_t ks = 0; ks < S; ks++) {
-        const int64_t iw0 = ow0 * sw - s->pl + ks * s->dw;
-        /* column phases (wh > 0): lane l reads phase plane f, column
-         * (iw0 - f) / 2 + l, consecutive */
-        const int64_t f = wh > 0 ? (iw0 % 2 + 2) % 2 : 0;
-        const int64_t col = wh > 0 ? f * s->H * wh + (iw0 - f) / 2 : iw0;
-        /* lanes lo .. hi - 1: inside the output row and the image row */
-        const int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
-        int64_t hi = iw0 < s->W ? (s->W - 1 - iw0) / sw + 1 : 0;
-        if (hi > s->Q - ow0) hi = s->Q - ow0;
-        if (hi > lanes) hi = lanes;
-        const uint32_t colmask = hi <= lo ? 0 :
-            (uint32_t)(((uint64_t)1 << hi) - ((uint64_t)1 << lo));
+    const int64_t R = s->R, S = s->S, sw = s->sw, nrow = nrt * R * nv, ncol = nct * S;
+    tp->rowoff = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)(nrow + ncol));
+    tp->rowok = (uint32_t *)fc_malloc(sizeof(uint32_t) * (size_t)(nrow + ncol + nct));
+    if (tp->rowoff == NULL || tp->rowok == NULL) {
+        free(tp->rowoff);
+        free(tp->rowok);
+        return FC_ENOMEM;
+    }
+    tp->coloff = tp->rowoff + nrow;
+    tp->colmask = tp->rowok + nrow;
+    tp->storemask = tp->colmask + ncol;
+    for (int64_t rt = 0; rt < nrt; rt++)
         for (int64_t r = 0; r < R; r++)
             for (int j = 0; j < nv; j++) {
-                const int64_t ih = (oh0 + j) * s->sh - s->pt + r * s->dh;
-                const int valid = oh0 + j < s->P && ih >= 0 && ih < s->H;
-                const int64_t i = (r * S + ks) * nv + j;
-                off[i] = valid ? ih * (wh > 0 ? wh : s->W) + col : 0;
-                mask[i] = valid ? colmask : 0;
+                const int64_t oh = rt * nv + j, ih = oh * s->sh - s->pt + r * s->dh;
+                const int valid = oh < s->P && ih >= 0 && ih < s->H;
+                const int64_t i = (rt * R + r) * nv + j;
+                tp->rowoff[i] = valid ? ih * (wh > 0 ? wh : s->W) : 0;
+                tp->rowok[i] = valid ? 0xFFFFFFFFu : 0;
+            }
+    for (int64_t ct = 0; ct < nct; ct++) {
+        const int64_t ow0 = ct * lanes;
+        for (int64_t ks = 0; ks < S; ks++) {
+            const int64_t iw0 = ow0 * sw - s->pl + ks * s->dw;
+            /* column phases (wh > 0): lane l reads phase plane f, column
+             * (iw0 - f) / 2 + l, consecutive */
+            const int64_t f = wh > 0 ? (iw0 % 2 + 2) % 2 : 0;
+            /* lanes lo .. hi - 1: inside the output row and the image row */
+            const int64_t lo = iw0 >= 0 ? 0 : (-iw0 + sw - 1) / sw;
+            int64_t hi = iw0 < s->W ? (s->W - 1 - iw0) / sw + 1 : 0;
+            if (hi > s->Q - ow0) hi = s->Q - ow0;
+            if (hi > lanes) hi = lanes;
+            tp->coloff[ct * S + ks] = wh > 0 ? f * s->H * wh + (iw0 - f) / 2 : iw0;
+            tp->colmask[ct * S + ks] = hi <= lo ? 0 :
+                (uint32_t)(((uint64_t)1 << hi) - ((uint64_t)1 << lo));
+        }
+        tp->storemask[ct] = 0;
+        for (int l = 0; l < lanes && ow0 + l < s->Q; l++)
+            tp->storemask[ct] |= (uint32_t)1 << l;
+    }
+    return 0;
+}
+
+static void FN(free_tile_parts)(FN(tile_parts) *tp)
+{
+    free(tp->rowoff);
+    free(tp->rowok);
+}
+
+/* Input offsets and lane masks, per tap and row, of tile (rt, ct), from
+ * its parts: rows outside the image get an empty mask (and offset 0), so
+ * their loads read nothing.  No branches: this runs once per tile, and a
+ * stem tile has 392 of them. */
+static void FN(tile_masks)(const fc_conv_shape *s, int nv, const FN(tile_parts) *tp,
+                           int64_t rt, int64_t ct, fc_direct_tile *t, int64_t *off,
+                           uint32_t *mask)
+{
+    const int64_t R = s->R, S = s->S;
+    const int64_t *rowoff = tp->rowoff + rt * R * nv;
+    const uint32_t *rowok = tp->rowok + rt * R * nv;
+    for (int64_t ks = 0; ks < S; ks++) {
+        const int64_t col = tp->coloff[ct * S + ks];
+        const uint32_t colmask = tp->colmask[ct * S + ks];
+        for (int64_t r = 0; r < R; r++)
+            for (int j = 0; j < nv; j++) {
+                const int64_t i = (r * S + ks) * nv + j, k = r * nv + j;
+                const uint32_t ok = rowok[k];
+                off[i] = (rowoff[k] + col) & (int64_t)(int32_t)ok;
+                mask[i] = colmask & ok;
             }
     }
-    t->nrows = s->P - oh0 < nv ? s->P - oh0 : nv;
-    t->store_mask = 0;
-    for (int l = 0; l < lanes && ow0 + l < s->Q; l++)
-        t->store_mask |= (uint32_t)1 << l;
+    t->nrows = s->P - rt * nv < nv ? s->P - rt * nv : nv;
+    t->store_mask = tp->storemask[ct];
 }
 
 /* One input channel per group and few outputs from it: the depthwise
@@ -290,11 +343,14 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
 
     if (nb < 1) nb = 1;
     if (nb > s->N) nb = s->N;
+    FN(tile_parts) parts;
     if (wh > 0) {
         xp = (T *)fc_scratch(FC_SLOT_INPUT, (size_t)(nb * s->C * cs) * sizeof(T));
         if (xp == NULL)
             return FC_ENOMEM;
     }
+    if (FN(make_tile_parts)(s, lanes, nv, wh, nrt, nct, &parts))
+        return FC_ENOMEM;
     for (int64_t n0 = 0; n0 < s->N && !err; n0 += nb) {
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
         const int64_t items = nn * G * nrt * nct * nkb;
@@ -339,7 +395,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
                 const int64_t ct = tile % nct, rt = tile / nct;
                 const int64_t oh0 = rt * nv, ow0 = ct * lanes;
                 if (n * nrt * nct + tile != last_tile) {
-                    FN(tile_masks)(s, lanes, nv, wh, oh0, ow0, &t, off, mask);
+                    FN(tile_masks)(s, nv, &parts, rt, ct, &t, off, mask);
                     last_tile = n * nrt * nct + tile;
                 }
                 t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
@@ -352,6 +408,7 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             free(mask);
         }
     }
+    FN(free_tile_parts)(&parts);
     return err;
 }
 
