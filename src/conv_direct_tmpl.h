@@ -789,12 +789,12 @@ static void FN(pack_nhwc_block)(const fc_conv_shape *s, const T *w,
     }
 }
 
-/* Output channels [k0, k0 + 16) of group g of one image, from the
- * channels-last buffer ob (pixels ldo apart, biased and rectified by the
- * kernel) into the NCHW image y: 16 pixels at a time by the ISA's
- * transpose, element by element at the edges. */
+/* Output channels [k0, k0 + 16) of group g of one image, pixels [o_lo,
+ * o_hi), from the channels-last buffer ob (pixels ldo apart, biased and
+ * rectified by the kernel) into the NCHW image y: 16 pixels at a time by
+ * the ISA's transpose, element by element at the edges. */
 static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
-                            int64_t g, int64_t k0, T *y)
+                            int64_t g, int64_t k0, int64_t o_lo, int64_t o_hi, T *y)
 {
     const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
     const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
@@ -802,19 +802,19 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
     const PACK16_T pack16 = FN(select_pack16)();
     const T *src = ob + g * Kgp + k0;
     T *dst = y + (g * Kg + k0) * PQ;
-    int64_t o0 = 0;
+    int64_t o0 = o_lo;
     if (pack16 != NULL) {
         T *d[16];
         for (int j = 0; j < nk; j++)
-            d[j] = dst + j * PQ;
-        for (; o0 + 16 <= PQ; o0 += 16) {
+            d[j] = dst + j * PQ + o0;
+        for (; o0 + 16 <= o_hi; o0 += 16) {
             pack16(src + o0 * ldo, ldo, (int)nk, NULL, 8, d);
             for (int j = 0; j < nk; j++)
                 d[j] += 16;
         }
     }
     for (int64_t j = 0; j < nk; j++)
-        for (int64_t o = o0; o < PQ; o++)
+        for (int64_t o = o0; o < o_hi; o++)
             dst[j * PQ + o] = src[o * ldo + j];
 }
 
@@ -850,7 +850,6 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
     const int64_t ldo = G * Kgp;
     const int64_t nkb = Kgp / FC_NHWC_KT, ntiles = (PQ + FC_NHWC_NP - 1) / FC_NHWC_NP;
     const int64_t cbmax = Cg < FC_NHWC_CB ? Cg : FC_NHWC_CB;
-    const int64_t nk16 = (Kg + 15) / 16;
     const NHWC_T fn = FN(select_nhwc)();
     const int nt = fc_get_num_threads();
     int64_t Hp, Wp, nb, runs, *pix, *tapoff;
@@ -976,19 +975,14 @@ static int FN(direct_nhwc)(const fc_conv_shape *s, const T *x, const T *w,
                                    obb + ((n - nbase) * PQ + o0) * ldo + g * Kgp + b * FC_NHWC_KT);
                             }
                     }
-                    if (runs == 1)
-                        for (int64_t n = n1; n < n1 + per_item; n++)
-                            for (int64_t k = b * FC_NHWC_KT; k < (b + 1) * FC_NHWC_KT && k < Kg; k += 16)
-                                FN(nhwc_output)(s, obb + (n - nbase) * PQ * ldo, ldo, g, k,
-                                                y + (n0 + n) * s->K * PQ);
+                    /* the item's outputs are final: into NCHW while they
+                     * are in cache */
+                    const int64_t o_hi = t_hi * FC_NHWC_NP < PQ ? t_hi * FC_NHWC_NP : PQ;
+                    for (int64_t n = n1; n < n1 + per_item; n++)
+                        for (int64_t k = b * FC_NHWC_KT; k < (b + 1) * FC_NHWC_KT && k < Kg; k += 16)
+                            FN(nhwc_output)(s, obb + (n - nbase) * PQ * ldo, ldo, g, k,
+                                            t_lo * FC_NHWC_NP, o_hi, y + (n0 + n) * s->K * PQ);
                 }
-            }
-            if (runs > 1) {
-#pragma omp for schedule(static)
-                for (int64_t nk = 0; nk < nn * G * nk16; nk++)
-                    FN(nhwc_output)(s, ob + nk / (G * nk16) * PQ * ldo, ldo,
-                                    nk / nk16 % G, nk % nk16 * 16,
-                                    y + (n0 + nk / (G * nk16)) * s->K * PQ);
             }
         }
         if (err)
