@@ -159,32 +159,54 @@ def batch_norm_backward(int64_t N, int64_t C, int64_t HW, cnp.ndarray gy,
 
 
 cdef extern from "fastconv.h":
-    void fc_bn_fold_factors(int64_t K, const double *var, const double *gamma,
-                            const double *bias, const double *mean,
-                            const double *beta, double eps, double *scale,
-                            double *fused_bias) nogil
+    ctypedef struct fc_bn_vector:
+        const void *p
+        int f64
+    void fc_bn_fold_factors(int64_t K, fc_bn_vector var, fc_bn_vector gamma,
+                            fc_bn_vector bias, fc_bn_vector mean, fc_bn_vector beta,
+                            double eps, double *scale, double *fused_bias) nogil
     void fc_bn_fold_weight_f32(int64_t K, int64_t L, const float *w,
                                const double *scale, float *out) nogil
     void fc_bn_fold_weight_f64(int64_t K, int64_t L, const double *w,
                                const double *scale, double *out) nogil
 
 
-def bn_fold_factors(cnp.ndarray var, cnp.ndarray gamma, cnp.ndarray bias,
-                    cnp.ndarray mean, cnp.ndarray beta, double eps,
-                    cnp.ndarray scale, cnp.ndarray fused_bias):
+cdef inline bint _plain_vector(object v):
+    """None, or a C-contiguous, aligned float32 or float64 array."""
+    if v is None:
+        return True
+    if not isinstance(v, cnp.ndarray):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>v
+    return ((cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 or cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT64)
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a))
+
+
+cdef inline fc_bn_vector _vector(object v):
+    cdef fc_bn_vector r
+    r.p = _data(v)
+    r.f64 = v is not None and cnp.PyArray_TYPE(<cnp.ndarray>v) == cnp.NPY_FLOAT64
+    return r
+
+
+def bn_fold_factors(var, gamma, bias, mean, beta, double eps, cnp.ndarray scale,
+                    cnp.ndarray fused_bias):
     """scale = gamma / sqrt(var + eps), fused_bias = (bias - mean) * scale +
-    beta, into the float64 arrays scale and fused_bias (all float64 and
-    C-contiguous; gamma, bias, beta may be None: 1, 0, 0)."""
+    beta, into the float64 arrays scale and fused_bias (C-contiguous; gamma,
+    bias, beta may be None: 1, 0, 0).  Returns False, computing nothing,
+    unless every vector is None or a C-contiguous, aligned float32 or
+    float64 array."""
+    if not (_plain_vector(var) and _plain_vector(gamma) and _plain_vector(bias)
+            and _plain_vector(mean) and _plain_vector(beta)):
+        return False
     cdef int64_t K = scale.shape[0]
-    cdef double *pv = <double *>_data(var)
-    cdef double *pg = <double *>_data(gamma)
-    cdef double *pb = <double *>_data(bias)
-    cdef double *pm = <double *>_data(mean)
-    cdef double *pbeta = <double *>_data(beta)
+    cdef fc_bn_vector pv = _vector(var), pg = _vector(gamma), pb = _vector(bias)
+    cdef fc_bn_vector pm = _vector(mean), pbeta = _vector(beta)
     cdef double *ps = <double *>_data(scale)
     cdef double *pf = <double *>_data(fused_bias)
     with nogil:
         fc_bn_fold_factors(K, pv, pg, pb, pm, pbeta, eps, ps, pf)
+    return True
 
 
 def bn_fold_weight(int64_t K, int64_t L, cnp.ndarray w, cnp.ndarray scale,

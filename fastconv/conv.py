@@ -246,8 +246,11 @@ def _fold_factors(K, bias, mean, var, gamma, beta, eps):
     float64 arithmetic), since six NumPy calls cost ~30 us when a large
     layer has just flushed the caches."""
     scale, fused_bias = np.empty(K), np.empty(K)
-    f64 = [_params.contiguous(v, np.float64) for v in (var, gamma, bias, mean, beta)]
-    _kernels.bn_fold_factors(*f64, eps, scale, fused_bias)
+    vectors = (var, gamma, bias, mean, beta)
+    if not _kernels.bn_fold_factors(*vectors, eps, scale, fused_bias):
+        # strided, unaligned or of another dtype: float64 copies
+        f64 = [_params.contiguous(v, np.float64) for v in vectors]
+        _kernels.bn_fold_factors(*f64, eps, scale, fused_bias)
     return scale, fused_bias
 
 

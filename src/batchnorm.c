@@ -293,16 +293,22 @@ static const f64_bn_kernels *select_f64(void)
 #undef KERNELS_T
 #undef SELECT
 
-void fc_bn_fold_factors(int64_t K, const double *var, const double *gamma,
-                        const double *bias, const double *mean,
-                        const double *beta, double eps, double *scale,
-                        double *fused_bias)
+static double vector_at(fc_bn_vector v, int64_t k, double absent)
+{
+    if (v.p == NULL)
+        return absent;
+    return v.f64 ? ((const double *)v.p)[k] : (double)((const float *)v.p)[k];
+}
+
+void fc_bn_fold_factors(int64_t K, fc_bn_vector var, fc_bn_vector gamma,
+                        fc_bn_vector bias, fc_bn_vector mean, fc_bn_vector beta,
+                        double eps, double *scale, double *fused_bias)
 {
     for (int64_t k = 0; k < K; k++) {
-        const double s = (gamma ? gamma[k] : 1.0) / sqrt(var[k] + eps);
-        const double centred = (bias ? bias[k] : 0.0) - mean[k];
+        const double s = vector_at(gamma, k, 1.0) / sqrt(vector_at(var, k, 0.0) + eps);
+        const double centred = vector_at(bias, k, 0.0) - vector_at(mean, k, 0.0);
         const double scaled = centred * s;
         scale[k] = s;
-        fused_bias[k] = scaled + (beta ? beta[k] : 0.0);
+        fused_bias[k] = scaled + vector_at(beta, k, 0.0);
     }
 }

@@ -80,15 +80,21 @@ int fc_batch_norm_backward_eval_f64(const fc_bn_shape *s, const double *gy,
                                     double eps, double *gx, double *gw,
                                     double *gb);
 
+/* A per-channel vector, float or double (f64), C-contiguous; p NULL:
+ * absent. */
+typedef struct {
+    const void *p;
+    int f64;
+} fc_bn_vector;
+
 /* The factors of a batch norm folded into a convolution, per channel k:
  * scale[k] = gamma[k] / sqrt(var[k] + eps) and
- * fused_bias[k] = (bias[k] - mean[k]) * scale[k] + beta[k], in double, each
- * operation rounded as NumPy's would (no contraction); gamma NULL means 1,
- * bias and beta NULL mean 0. */
-void fc_bn_fold_factors(int64_t K, const double *var, const double *gamma,
-                        const double *bias, const double *mean,
-                        const double *beta, double eps, double *scale,
-                        double *fused_bias);
+ * fused_bias[k] = (bias[k] - mean[k]) * scale[k] + beta[k], in double (float
+ * vectors widened exactly), each operation rounded as NumPy's would (no
+ * contraction); gamma absent means 1, bias and beta absent mean 0. */
+void fc_bn_fold_factors(int64_t K, fc_bn_vector var, fc_bn_vector gamma,
+                        fc_bn_vector bias, fc_bn_vector mean, fc_bn_vector beta,
+                        double eps, double *scale, double *fused_bias);
 
 /* Batch norm folded into a convolution's K x L weight:
  * out[k][i] = (T)((double)w[k][i] * scale[k]), rounded once. */

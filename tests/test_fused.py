@@ -203,6 +203,14 @@ def test_conv2d_bn_layouts_identical(isa, algorithm):
     big = np.zeros(12, np.float32)
     big[::2] = rv
     assert_identical(fc.conv2d_bn(x, w, b, rm, big[::2], g, beta, **kw), y, "strided running_var")
+    # float32 and float64 vectors go to C as they are, others as float64
+    # copies: all widen exactly, so the same values give the same bits
+    assert_identical(fc.conv2d_bn(x, w, b, rm.astype(np.float64), rv, g.astype(np.float64),
+                                  beta, **kw), y, "float64 vectors")
+    h = [a.astype(np.float16) for a in (rm, rv, g, beta)]
+    assert_identical(fc.conv2d_bn(x, w, b, *h, **kw),
+                     fc.conv2d_bn(x, w, b, *(a.astype(np.float32) for a in h), **kw),
+                     "float16 vectors")
 
 
 @pytest.mark.parametrize("case", ["x32_w64", "x64_w32", "float16", "ints", "lists"])
