@@ -255,9 +255,17 @@ static void FN(pad_channels_last)(const fc_conv_shape *s, const T *x,
 static void FN(pad_plane)(const fc_conv_shape *s, const T *src, int64_t Wp,
                           int64_t cs, T *dst)
 {
-    memset(dst, 0, (size_t)cs * sizeof(T));
-    for (int64_t ih = 0; ih < s->H; ih++)
-        memcpy(dst + (ih + s->pt) * Wp + s->pl, src + ih * s->W, (size_t)s->W * sizeof(T));
+    /* each float written once: the zeros around the rows, then the rows */
+    const int64_t top = s->pt * Wp, right = Wp - s->pl - s->W;
+    memset(dst, 0, (size_t)(top + s->pl) * sizeof(T));
+    for (int64_t ih = 0; ih < s->H; ih++) {
+        T *row = dst + top + ih * Wp + s->pl;
+        memcpy(row, src + ih * s->W, (size_t)s->W * sizeof(T));
+        /* this row's right padding and the next row's left one */
+        memset(row + s->W, 0, (size_t)(right + (ih + 1 < s->H ? s->pl : 0)) * sizeof(T));
+    }
+    const int64_t end = top + s->H * Wp;
+    memset(dst + end, 0, (size_t)(cs - end) * sizeof(T));
 }
 
 /* Images n0 .. n0 + nn of x, each channel padded by pad_plane, planes cs
