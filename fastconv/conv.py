@@ -271,16 +271,17 @@ def conv2d_bn(x, weight, bias, running_mean, running_var, bn_weight, bn_bias,
     """Inference conv2d -> batch_norm (running statistics) -> activation, as one
     convolution with the batch norm folded into its weight and bias.
     activation: None or "relu"."""
-    activation = _params.activation_arg(activation)
+    relu = _params.activation_arg(activation) == "relu"
     algorithm = _params.algorithm_arg(algorithm)
-    inputs = {"x": x, "weight": weight, "bias": bias, "running_mean": running_mean,
-              "running_var": running_var, "bn_weight": bn_weight, "bn_bias": bn_bias}
-    x, w, vectors, eps, p, dtype = _params.conv_bn_inputs(
+    xc, w, vectors, eps, p, dtype = _params.conv_bn_inputs(
         x, weight, bias, running_mean, running_var, bn_weight, bn_bias, eps,
         stride, padding, dilation, groups)
-    out = _params.check_out(out, p.output_shape, dtype, inputs)
+    if out is not None:   # (the dict costs a few microseconds on every call)
+        out = _params.check_out(out, p.output_shape, dtype, {
+            "x": x, "weight": weight, "bias": bias, "running_mean": running_mean,
+            "running_var": running_var, "bn_weight": bn_weight, "bn_bias": bn_bias})
     # Folded in float64 and rounded once, to the dtype the convolution runs
     # in, by the kernels as they pack the weight: no folded copy is made.
     scale, fused_bias = _fold_factors(p.K, *vectors, eps)
-    return _run_conv(x, w, fused_bias.astype(dtype), p, algorithm, out,
-                     relu=activation == "relu", wscale=scale)
+    return _run_conv(xc, w, fused_bias.astype(dtype), p, algorithm, out, relu=relu,
+                     wscale=scale)
