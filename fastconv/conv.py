@@ -191,14 +191,17 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
 
     Takes the forward's arguments; returns (grad_input, grad_weight,
     grad_bias), shaped like x, weight and (K,), in the compute dtype.
-    grad_bias is grad_output summed over N, P and Q.  With "auto" the input
-    gradient (itself a convolution of grad_output) and the weight gradient
-    take the algorithm that suits both; where their choices differ, im2col,
-    whose column matrix serves both (computing them apart lost on every
-    suite layer where the choices differ, r50_3x3s2_128 and vgg_512x14:
-    0.7-0.85x torch against 1.0-1.6x for im2col alone in four runs).  A
-    stride-1 input gradient that suits Winograd (choose_algorithm) takes it
-    beside the direct weight gradient."""
+    grad_bias is grad_output summed over N, P and Q.  "direct" computes a
+    strided layer's input gradient (a scatter, for which it has no kernel)
+    by im2col's GEMM and col2im.  With "auto" the input gradient (itself a
+    convolution of grad_output) and the weight gradient take the algorithm
+    that suits both; where their choices differ, im2col, whose column
+    matrix serves both (computing them apart lost on vgg_512x14: 0.7-0.85x
+    torch against 1.0-1.6x for im2col alone in four runs).  A strided
+    layer takes the weight gradient's choice, both paths computing its input
+    gradient alike (r50_3x3s2_128: direct 2.2 ms, im2col 2.8, torch 2.2).
+    A stride-1 input gradient that suits Winograd (choose_algorithm) takes
+    it beside the direct weight gradient."""
     algorithm = _params.algorithm_arg(algorithm)
     grad_output, x, weight, p, dtype = _params.conv_backward_inputs(
         grad_output, x, weight, stride, padding, dilation, groups)
@@ -212,6 +215,8 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
         for_weight = choose_algorithm(p, dtype, backward=True)
         if for_input == "winograd" and for_weight == "direct":
             algorithm = "winograd"   # direct weight gradient, Winograd input gradient
+        elif p.stride != (1, 1):
+            algorithm = for_weight   # the input gradient is im2col's either way
         else:
             for_input = "direct" if for_input == "winograd" else for_input
             algorithm = for_input if for_input == for_weight else "im2col"

@@ -356,6 +356,43 @@ def test_algorithm_reference_is_the_reference(cfg):
 
 
 # ---------------------------------------------------------------------------
+# a strided layer's input gradient is a scatter, for which the direct path has
+# no kernel: it takes im2col's GEMM and col2im (its own element-by-element
+# loop was 3-15x slower), and "auto" follows the weight gradient's choice
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("shape", [
+    # (N, C, H, W, K, R, stride, padding, groups)
+    (2, 16, 17, 15, 24, 3, 2, 1, 1),
+    (1, 8, 20, 20, 12, 5, (2, 3), 2, 2),
+    (1, 32, 14, 14, 32, 3, 2, 1, 32),       # depthwise
+    (3, 6, 9, 9, 9, 1, 2, 0, 3),
+    (1, 64, 28, 28, 64, 3, 2, 1, 1),        # the weight gradient by the direct kernels
+])
+def test_strided_input_gradient_is_im2cols(torch, isa, dtype, shape):
+    N, C, H, W, K, R, stride, padding, groups = shape
+    rng = rng_for(H * W + K)
+    x, w = randn(rng, (N, C, H, W), dtype), randn(rng, (K, C // groups, R, R), dtype)
+    p = fc._params.conv_params(x.shape, w.shape, stride, padding, 1, groups)
+    gy = randn(rng, p.output_shape, dtype)
+    kw = dict(stride=stride, padding=padding, groups=groups)
+    direct = fc.conv2d_backward(gy, x, w, **kw, algorithm="direct")
+    im2col = fc.conv2d_backward(gy, x, w, **kw, algorithm="im2col")
+    assert_identical(direct[0], im2col[0], "strided input gradient")
+    assert_close(direct[1], im2col[1], dtype, "weight gradient")
+    chosen = fc.conv.choose_algorithm(p, np.dtype(dtype), backward=True)
+    auto = fc.conv2d_backward(gy, x, w, **kw)
+    for a, e in zip(auto, direct if chosen == "direct" else im2col):
+        assert_identical(a, e, f"auto against {chosen}")
+    tx = t64(torch, x).requires_grad_()
+    tw = t64(torch, w).requires_grad_()
+    torch_conv2d(torch, tx, tw, None, p.stride, p.padding, (1, 1), groups).backward(
+        t64(torch, gy))
+    assert_close(direct[0], tx.grad.numpy(), dtype, "input gradient against torch")
+    assert_close(direct[1], tw.grad.numpy(), dtype, "weight gradient against torch")
+
+
+# ---------------------------------------------------------------------------
 # strides and dilations that cannot change the result (found by
 # tests/test_fuzz.py): a stride past the padded input (one output along its
 # axis) and the dilation of a one-tap kernel axis are valid up to the bounds
