@@ -140,3 +140,23 @@ def test_cli_small_run(tmp_path, capsys):
             if row["role"] != "reference":
                 assert row["vs_reference"] > 0
     assert "| layer |" in out_md.read_text()
+
+
+@pytest.mark.parametrize("preset", [None, "7"])
+def test_command_sets_a_short_openblas_spin(preset):
+    """`python -m fastconv.bench` runs itself again with
+    OPENBLAS_THREAD_TIMEOUT=20 unless the variable is set, and says so in
+    its header (OpenBLAS reads it only when it loads)."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    run = subprocess.run(
+        [sys.executable, "-m", "fastconv.bench", "--layers", "vgg_bn256x14", "--no-torch",
+         "--layer-budget", "0.05", "--ceiling-repeats", "1", "--no-progress"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    want = preset if preset is not None else "20"
+    assert f"OPENBLAS_THREAD_TIMEOUT={want}" in run.stdout.splitlines()[2]

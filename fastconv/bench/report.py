@@ -80,7 +80,7 @@ def header_info(threads, thread_counts, settings):
         "thread_counts": thread_counts,
         "environment": {k: os.environ.get(k) for k in
                         ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS",
-                         "FASTCONV_ISA")},
+                         "FASTCONV_ISA", "OPENBLAS_THREAD_TIMEOUT")},
         "fastconv_config": fastconv_config(),
         "versions": {"python": platform.python_version(), "numpy": numpy.__version__,
                      "scipy": scipy.__version__,
@@ -99,7 +99,9 @@ def format_header(info):
         f"threads:  {info['threads']} ({counts}); OMP_WAIT_POLICY="
         f"{info.get('environment', {}).get('OMP_WAIT_POLICY') or 'unset'}, GOMP_SPINCOUNT="
         f"{info.get('environment', {}).get('GOMP_SPINCOUNT') or 'unset'} (fastconv's "
-        f"threads: {cfg.get('omp_wait_policy', '?')}; torch's spin long unless set)",
+        f"threads: {cfg.get('omp_wait_policy', '?')}; torch's spin long unless set); "
+        f"OPENBLAS_THREAD_TIMEOUT="
+        f"{info.get('environment', {}).get('OPENBLAS_THREAD_TIMEOUT') or 'unset'}",
         f"fastconv: {cfg.get('fastconv', '?')}, isa {cfg.get('isa', '?')} (available "
         f"{cfg.get('isa_available', '?')}), openmp {cfg.get('openmp', '?')}, "
         f"blas {cfg.get('blas', '?')}",
