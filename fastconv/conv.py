@@ -43,7 +43,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
 
     Layers whose weights outweigh their pixels (ResNet-50's last stage:
     7x7 images under 1-9 MB of weights) take the streamed algorithm
-    ("streamed", float32 with AVX-512, forward only: an im2col GEMM with
+    ("streamed", float32 with AVX-512: an im2col GEMM with
     pixels in the lanes that reads the weights as stored, where the direct
     kernels would reorder every weight on every call for a few dozen
     pixels): column stride 1 or 2, at most 200 pixels (a 14x14 image) and
@@ -51,7 +51,9 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     (512 and 256 channels, 3x3; 1x1 layers of 2048 channels 1.5x); at 196
     pixels 1.0-1.2x; at 784 it loses to Winograd (0.65x).  With stride 2
     (ResNet-50's downsampling 3x3 and 1x1 layers, 64-1024 channels) it is
-    1.1-1.9x the direct kernels; at 784 pixels it loses some (0.93x).
+    1.1-1.9x the direct kernels; at 784 pixels it loses some (0.93x).  In
+    conv2d_backward it computes such a stride-1 layer's input gradient
+    beside im2col's weight gradient, where that pays (_streamed_input_pays).
 
     input_grad=True: `p` is an input gradient's flipped convolution, whose
     weights are flipped and transposed in a pass of their own first.
@@ -74,7 +76,7 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
     if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] <= 2
-            and not input_grad and p.N * p.P * p.Q <= 200
+            and p.N * p.P * p.Q <= 200
             and p.K * p.C * p.R * p.S >= 65536):
         return "streamed"
     if (dtype == np.float32 and _winograd_pays(p)
@@ -130,6 +132,17 @@ def choose_backward_input_algorithm(p, dtype):
     if flipped is None:
         return "im2col"
     return choose_algorithm(flipped, dtype, input_grad=True)
+
+
+def _streamed_input_pays(p):
+    """Whether the streamed GEMM's input gradient beats im2col's beside the
+    BLAS weight gradient: its weights are flipped and transposed first (a
+    pass over them), so it needs pixels enough for the weights, at most 64
+    KB of weights a pixel, and a kernel larger than 1x1 (im2col's 1x1 path
+    is a plain GEMM).  Backward ms, streamed / im2col: 512 channels at 14x14
+    8.0 / 9.7, 256 at 7x7 0.55 / 0.70, 256 at 14x14 1.9 / 2.4; 512 at 7x7
+    (192 KB a pixel) 3.1 / 3.0, 2048 -> 512 1x1 at 7x7 1.8 / 1.1."""
+    return p.R * p.S > 1 and p.K * p.C * p.R * p.S * 4 <= 65536 * p.N * p.P * p.Q
 
 
 def _flip_padding_ok(p):
@@ -215,6 +228,8 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
         for_weight = choose_algorithm(p, dtype, backward=True)
         if for_input == "winograd" and for_weight == "direct":
             algorithm = "winograd"   # direct weight gradient, Winograd input gradient
+        elif for_input == "streamed" and for_weight == "im2col" and _streamed_input_pays(p):
+            algorithm = "streamed"   # BLAS weight gradient, streamed input gradient
         elif p.stride != (1, 1):
             algorithm = for_weight   # the input gradient is im2col's either way
         else:

@@ -56,15 +56,32 @@ CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_direct_f64,
              fc_conv2d_direct_f64, fc_conv2d_im2col_f64,
              fc_bn_fold_weight_f64)
 
+/* FC_CONV_STREAMED, for the gradients: the weight gradient by im2col's
+ * GEMM (few pixels: the BLAS reads the weight-sized result once) and the
+ * input gradient by the streamed GEMM (a stride-1 convolution with the
+ * flipped weight); the other algorithms compute both. */
+#define CONV_BACKWARD(T, SUF)                                                       \
+    static int backward_##SUF(const fc_conv_shape *s, int algo, const T *gy,       \
+                              const T *x, const T *w, T *gx, T *gw)                \
+    {                                                                               \
+        int err;                                                                    \
+        if (algo == FC_CONV_IM2COL)                                                 \
+            return fc_conv2d_backward_im2col_##SUF(s, gy, x, w, gx, gw);           \
+        if (algo != FC_CONV_STREAMED)                                               \
+            return fc_conv2d_backward_direct_##SUF(s, gy, x, w, algo, gx, gw);     \
+        err = fc_conv2d_backward_im2col_##SUF(s, gy, x, w, NULL, gw);              \
+        return err ? err : fc_conv2d_backward_direct_##SUF(s, gy, x, w, algo, gx, NULL); \
+    }
+CONV_BACKWARD(float, f32)
+CONV_BACKWARD(double, f64)
+
 int fc_conv2d_backward_f32(const fc_conv_shape *s, int algo, const float *gy,
                            const float *x, const float *w, float *gx,
                            float *gw, float *gb)
 {
     if (gb)
         bias_grad_f32(s, gy, gb);
-    return algo != FC_CONV_IM2COL
-        ? fc_conv2d_backward_direct_f32(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
-        : fc_conv2d_backward_im2col_f32(s, gy, x, w, gx, gw);
+    return backward_f32(s, algo, gy, x, w, gx, gw);
 }
 
 int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
@@ -73,7 +90,5 @@ int fc_conv2d_backward_f64(const fc_conv_shape *s, int algo, const double *gy,
 {
     if (gb)
         bias_grad_f64(s, gy, gb);
-    return algo != FC_CONV_IM2COL
-        ? fc_conv2d_backward_direct_f64(s, gy, x, w, algo == FC_CONV_WINOGRAD, gx, gw)
-        : fc_conv2d_backward_im2col_f64(s, gy, x, w, gx, gw);
+    return backward_f64(s, algo, gy, x, w, gx, gw);
 }

@@ -101,17 +101,23 @@ static fc_dw3x3_wgrad_f32_fn select_dw3x3_wgrad_f32(void)
 static fc_dw3x3_f64_fn select_dw3x3_f64(void) { return NULL; }
 static fc_dw3x3_wgrad_f64_fn select_dw3x3_wgrad_f64(void) { return NULL; }
 
-/* The input gradient's convolution by Winograd where it applies (float32;
- * fc_conv2d_winograd_f32 falls back on the direct algorithm elsewhere). */
-static int winograd_conv_f32(const fc_conv_shape *s, const float *x, const float *w,
-                             float *y)
+/* The input gradient's convolution by the algorithm asked for (float32:
+ * Winograd and the streamed GEMM fall back on the direct algorithm where
+ * they do not apply; float64 has only the direct one). */
+static int input_conv_f32(int algo, const fc_conv_shape *s, const float *x, const float *w,
+                          float *y)
 {
-    return fc_conv2d_winograd_f32(s, x, w, NULL, NULL, 0, y);
+    if (algo == FC_CONV_WINOGRAD)
+        return fc_conv2d_winograd_f32(s, x, w, NULL, NULL, 0, y);
+    if (algo == FC_CONV_STREAMED)
+        return fc_conv2d_streamed_f32(s, x, w, NULL, NULL, 0, y);
+    return fc_conv2d_direct_f32(s, x, w, NULL, NULL, 0, y);
 }
 
-static int winograd_conv_f64(const fc_conv_shape *s, const double *x, const double *w,
-                             double *y)
+static int input_conv_f64(int algo, const fc_conv_shape *s, const double *x,
+                          const double *w, double *y)
 {
+    (void)algo;
     return fc_conv2d_direct_f64(s, x, w, NULL, NULL, 0, y);
 }
 

@@ -29,15 +29,17 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x,
                            const float *w, const double *wscale,
                            const float *bias, int relu, float *y);
-/* winograd_input: the input gradient of a stride-1 layer (a convolution
- * of grad_output with the flipped weight) by fc_conv2d_winograd_f32 (the
- * direct algorithm for float64 or where Winograd does not apply). */
+/* input_algo: how the input gradient of a stride-1 layer (a convolution of
+ * grad_output with the flipped weight) runs: FC_CONV_DIRECT,
+ * FC_CONV_WINOGRAD (fc_conv2d_winograd_f32) or FC_CONV_STREAMED
+ * (fc_conv2d_streamed_f32); float64 runs it direct.  A strided layer's
+ * takes im2col's GEMM and col2im. */
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
                                   const float *x, const float *w,
-                                  int winograd_input, float *gx, float *gw);
+                                  int input_algo, float *gx, float *gw);
 int fc_conv2d_backward_direct_f64(const fc_conv_shape *s, const double *gy,
                                   const double *x, const double *w,
-                                  int winograd_input, double *gx, double *gw);
+                                  int input_algo, double *gx, double *gw);
 
 /* Whether the pure-GEMM shortcut applies: a 1x1, stride-1, unpadded
  * convolution reads its input exactly as the im2col matrix. */

@@ -24,7 +24,9 @@ typedef struct {
  * input gradient (a convolution itself) by Winograd. */
 /* FC_CONV_STREAMED: the forward pass as an im2col GEMM on the weights as
  * stored, pixels in the vector lanes (conv_streamed.h), for float32 dense
- * layers with AVX-512; the direct algorithm elsewhere and for gradients. */
+ * layers with AVX-512, the direct algorithm elsewhere; for the gradients,
+ * im2col's weight gradient and a stride-1 input gradient (a convolution
+ * itself) by the streamed GEMM. */
 enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2,
                     FC_CONV_STREAMED = 3 };
 

@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastconv as fc
+from fastconv import _kernels as kernels
 from fastconv import _params, conv
 from _helpers import assert_close, assert_identical, randn, rng_for, t64, torch_conv2d
 
@@ -187,3 +188,64 @@ def test_streamed_nonfinite_factors_take_the_direct_route(isa, factor):
     direct = conv._run_conv(xv, wv, bv, p, "direct", None, wscale=wscale)
     assert_identical(run_streamed(x, w, None, padding=1, wscale=wscale), direct,
                      "direct route")
+
+
+# ---------------------------------------------------------------------------
+# the gradients: "streamed" (only under "auto") computes the weight gradient
+# by im2col's GEMM and a stride-1 input gradient, a convolution of
+# grad_output with the flipped weight, by the streamed GEMM
+
+def backward_streamed(gy, x, w, stride=1, padding=0, dilation=1, groups=1):
+    gy, x, w, p, dtype = _params.conv_backward_inputs(gy, x, w, stride, padding, dilation,
+                                                      groups)
+    gx, gw, gb = np.empty(p.input_shape, dtype), np.empty(p.weight_shape, dtype), \
+        np.empty((p.K,), dtype)
+    kernels.conv2d_backward(p, "streamed", gy, x, w, gx, gw, gb)
+    return gx, gw, gb
+
+
+@settings(max_examples=40, deadline=None)
+@given(cfg=problems(), groups=st.sampled_from((1, 1, 1, 2)))
+def test_streamed_backward_matches_torch(torch, isa, cfg, groups):
+    """Any shape (a strided one's input gradient is im2col's, grouped ones
+    run direct), against float64 autograd."""
+    rng = rng_for(cfg["seed"])
+    C, K = cfg["C"] * groups, cfg["K"] * groups
+    x = randn(rng, (cfg["N"], C, cfg["H"], cfg["W"]), np.float32)
+    w = randn(rng, (K, cfg["C"], cfg["R"], cfg["S"]), np.float32)
+    p = _params.conv_params(x.shape, w.shape, cfg["stride"], cfg["pads"], cfg["dilation"],
+                            groups)
+    gy = randn(rng, p.output_shape, np.float32)
+    got = backward_streamed(gy, x, w, cfg["stride"], cfg["pads"], cfg["dilation"], groups)
+    tx, tw = t64(torch, x).requires_grad_(), t64(torch, w).requires_grad_()
+    torch_conv2d(torch, tx, tw, None, p.stride, p.padding, p.dilation, groups).backward(
+        t64(torch, gy))
+    for a, e, what in zip(got, (tx.grad, tw.grad, t64(torch, gy).sum((0, 2, 3))),
+                          ("grad_input", "grad_weight", "grad_bias")):
+        assert_close(a, e.numpy(), np.float32, what)
+
+
+@pytest.mark.parametrize("shape,streamed", [
+    ((1, 512, 14, 14, 512, 3), True),     # vgg_512x14: 48 KB of weights a pixel
+    ((1, 256, 7, 7, 256, 3), True),
+    ((1, 512, 7, 7, 512, 3), False),      # 192 KB a pixel: the weights' passes dominate
+    ((1, 1024, 7, 7, 256, 1), False),     # 1x1: im2col's plain GEMM
+])
+def test_auto_backward_takes_streamed_input_gradient(isa, shape, streamed):
+    """With AVX-512, "auto" takes the streamed input gradient where it pays
+    and im2col for both gradients where it does not; elsewhere the same
+    call runs the direct input gradient."""
+    N, C, H, W, K, R = shape
+    p = _params.conv_params((N, C, H, W), (K, C, R, R), 1, R // 2, 1, 1)
+    rng = rng_for(C + H)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, R, R), np.float32)
+    gy = randn(rng, p.output_shape, np.float32)
+    via_streamed = backward_streamed(gy, x, w, padding=R // 2)
+    im2col = fc.conv2d_backward(gy, x, w, padding=R // 2, algorithm="im2col")
+    if isa != "avx512":
+        for a, e in zip(via_streamed, im2col):
+            assert_close(a, e, np.float32, "the streamed call at another level")
+        return
+    got = fc.conv2d_backward(gy, x, w, padding=R // 2)
+    for a, e in zip(got, via_streamed if streamed else im2col):
+        assert_identical(a, e, "auto's choice")
