@@ -116,8 +116,9 @@ def _winograd_pays(p):
 def choose_backward_input_algorithm(p, dtype):
     """The input gradient of a stride-1 convolution is a stride-1
     convolution of grad_output with the flipped weight, which the direct
-    kernels run as fast as the forward; strided ones scatter, which im2col's
-    col2im does better."""
+    kernels run as fast as the forward.  A strided one ("im2col" here) runs
+    by phases in the direct path and by col2im in im2col's, both fine:
+    conv2d_backward lets the weight gradient choose."""
     if p.stride != (1, 1):
         return "im2col"
     if p.groups == p.C and p.C > 1:
@@ -205,14 +206,15 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     Takes the forward's arguments; returns (grad_input, grad_weight,
     grad_bias), shaped like x, weight and (K,), in the compute dtype.
     grad_bias is grad_output summed over N, P and Q.  "direct" computes a
-    strided layer's input gradient (a scatter, for which it has no kernel)
-    by im2col's GEMM and col2im.  With "auto" the input gradient (itself a
-    convolution of grad_output) and the weight gradient take the algorithm
-    that suits both; where their choices differ, im2col, whose column
+    strided layer's input gradient as one stride-1 convolution per phase of
+    the input (the taps that reach it; im2col's GEMM and col2im where a
+    phase would start past grad_output's edge).  With "auto" the input
+    gradient (itself a convolution of grad_output) and the weight gradient
+    take the algorithm that suits both; where their choices differ, im2col, whose column
     matrix serves both (computing them apart lost on vgg_512x14: 0.7-0.85x
     torch against 1.0-1.6x for im2col alone in four runs).  A strided
-    layer takes the weight gradient's choice, both paths computing its input
-    gradient alike (r50_3x3s2_128: direct 2.2 ms, im2col 2.8, torch 2.2).
+    layer takes the weight gradient's choice (r50_3x3s2_128: direct 1.7 ms,
+    im2col 2.9, torch autograd 1.6-1.7).
     A stride-1 input gradient that suits Winograd (choose_algorithm) takes
     it beside the direct weight gradient."""
     algorithm = _params.algorithm_arg(algorithm)

@@ -1146,6 +1146,109 @@ static int FN(grad_input_stride1)(const fc_conv_shape *s, const T *gy,
     return err;
 }
 
+/* One axis of a strided input gradient, for the input positions i = st u +
+ * a of phase a: the taps r whose (a + pad - r dil) is divisible by the
+ * stride, in decreasing order (so that grad_output's rows u + e_r rise),
+ * e_r = (a + pad - r dil) / st, the first of them, how many, and their
+ * spacing in grad_output (dil / gcd(st, dil)). */
+typedef struct {
+    int64_t taps[64], n, e0, step, out;
+} FN(phase_axis);
+
+static void FN(phase_of)(int64_t a, int64_t st, int64_t pad, int64_t dil, int64_t K,
+                         int64_t in, FN(phase_axis) *ph)
+{
+    int64_t g = st, d = dil;
+    while (d) {   /* gcd(st, dil) */
+        const int64_t t = g % d;
+        g = d;
+        d = t;
+    }
+    ph->n = 0;
+    for (int64_t r = K - 1; r >= 0; r--)
+        if ((a + pad - r * dil) % st == 0 && ph->n < 64)
+            ph->taps[ph->n++] = r;
+    ph->e0 = ph->n ? (a + pad - ph->taps[0] * dil) / st : 0;
+    ph->step = dil / g;
+    ph->out = in > a ? (in - a + st - 1) / st : 0;
+}
+
+/* Input gradient of a strided layer by phases: the input pixels (st_h u +
+ * a, st_w v + b) of phase (a, b) receive grad_output through the taps of
+ * that phase only, at grad_output's (u + e_r, v + e_s): a stride-1
+ * convolution of grad_output with those taps (channels transposed), run by
+ * the direct kernels, whose output is scattered into the phase.  Returns 1,
+ * computing nothing, where a phase would start past grad_output's first
+ * row or column (padding wider than the kernel), or a kernel axis has more
+ * than 64 taps: the caller then takes im2col. */
+static int FN(grad_input_phases)(const fc_conv_shape *s, const T *gy, const T *w,
+                                 T *gx, int *err)
+{
+    const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G;
+    const int64_t R = s->R, S = s->S, H = s->H, W = s->W, sh = s->sh, sw = s->sw;
+    FN(phase_axis) rows, cols;
+    *err = 0;
+    if (R > 64 || S > 64)
+        return 1;
+    for (int64_t a = 0; a < sh; a++) {
+        FN(phase_of)(a, sh, s->pt, s->dh, R, H, &rows);
+        if (rows.n && rows.out && rows.e0 > 0)
+            return 1;
+    }
+    for (int64_t b = 0; b < sw; b++) {
+        FN(phase_of)(b, sw, s->pl, s->dw, S, W, &cols);
+        if (cols.n && cols.out && cols.e0 > 0)
+            return 1;
+    }
+    const int64_t U = (H + sh - 1) / sh, V = (W + sw - 1) / sw;
+    T *wsub = (T *)fc_malloc((size_t)(s->K * Cg * R * S) * sizeof(T));
+    T *out = (T *)fc_malloc((size_t)(s->N * s->C * U * V) * sizeof(T));
+    if (wsub == NULL || out == NULL) {
+        free(wsub);
+        free(out);
+        *err = FC_ENOMEM;
+        return 0;
+    }
+    for (int64_t a = 0; a < sh && !*err; a++) {
+        FN(phase_of)(a, sh, s->pt, s->dh, R, H, &rows);
+        for (int64_t b = 0; b < sw && !*err; b++) {
+            FN(phase_of)(b, sw, s->pl, s->dw, S, W, &cols);
+            const int64_t pu = rows.out, pv = cols.out, M = rows.n, Nn = cols.n;
+            if (pu == 0 || pv == 0)
+                continue;
+            if (M && Nn) {
+                fc_conv_shape t = *s;
+                /* wsub[g][c][k][m][n] = w[g][k][c][taps m][taps n] */
+                for (int64_t g = 0; g < G; g++)
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t k = 0; k < Kg; k++)
+                            for (int64_t m = 0; m < M; m++)
+                                for (int64_t n = 0; n < Nn; n++)
+                                    wsub[(((g * Cg + c) * Kg + k) * M + m) * Nn + n] =
+                                        w[(((g * Kg + k) * Cg + c) * R + rows.taps[m]) * S +
+                                          cols.taps[n]];
+                t.C = s->K; t.H = s->P; t.W = s->Q;
+                t.K = s->C; t.R = M; t.S = Nn; t.P = pu; t.Q = pv;
+                t.sh = t.sw = 1;
+                t.dh = rows.step; t.dw = cols.step;
+                t.pt = -rows.e0; t.pl = -cols.e0;
+                *err = FN(fc_conv2d_direct)(&t, gy, wsub, NULL, NULL, 0, out);
+            }
+#pragma omp parallel for num_threads(fc_get_num_threads()) schedule(static)
+            for (int64_t nc = 0; nc < s->N * s->C; nc++) {
+                const T *src = out + nc * pu * pv;
+                T *dst = gx + nc * H * W + a * W + b;
+                for (int64_t u = 0; u < pu; u++)
+                    for (int64_t v = 0; v < pv; v++)
+                        dst[u * sh * W + v * sw] = M && Nn ? src[u * pv + v] : (T)0;
+            }
+        }
+    }
+    free(wsub);
+    free(out);
+    return 0;
+}
+
 /* Weight gradient of a depthwise layer (one input channel per group):
  * per output channel and tap, a dot product of grad_output rows with input
  * rows, which the compiler vectorises along the row.  Threads own disjoint
@@ -1344,8 +1447,8 @@ int FN(fc_conv2d_backward_direct)(const fc_conv_shape *s, const T *gy,
     if (gx && !err) {
         if (s->sh == 1 && s->sw == 1 && s->P > 0 && s->Q > 0)
             err = FN(grad_input_stride1)(s, gy, w, input_algo, gx);
-        else   /* strided: no direct kernel; the GEMM and col2im, 3-13x faster
-                * than summing each input pixel's covering outputs in a loop */
+        else if (FN(grad_input_phases)(s, gy, w, gx, &err))
+            /* a phase past grad_output's edge: the GEMM and col2im */
             err = FN(fc_conv2d_backward_im2col)(s, gy, x, w, gx, NULL);
     }
     return err;

@@ -32,8 +32,9 @@ int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x,
 /* input_algo: how the input gradient of a stride-1 layer (a convolution of
  * grad_output with the flipped weight) runs: FC_CONV_DIRECT,
  * FC_CONV_WINOGRAD (fc_conv2d_winograd_f32) or FC_CONV_STREAMED
- * (fc_conv2d_streamed_f32); float64 runs it direct.  A strided layer's
- * takes im2col's GEMM and col2im. */
+ * (fc_conv2d_streamed_f32); float64 runs it direct.  A strided layer's is
+ * one direct stride-1 convolution per phase of the input (im2col's GEMM
+ * and col2im where a phase starts past grad_output's edge). */
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
                                   const float *x, const float *w,
                                   int input_algo, float *gx, float *gw);
