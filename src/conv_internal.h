@@ -29,12 +29,12 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 int fc_conv2d_streamed_f32(const fc_conv_shape *s, const float *x,
                            const float *w, const double *wscale,
                            const float *bias, int relu, float *y);
-/* input_algo: how the input gradient of a stride-1 layer (a convolution of
- * grad_output with the flipped weight) runs: FC_CONV_DIRECT,
- * FC_CONV_WINOGRAD (fc_conv2d_winograd_f32) or FC_CONV_STREAMED
- * (fc_conv2d_streamed_f32); float64 runs it direct.  A strided layer's is
- * one direct stride-1 convolution per phase of the input (im2col's GEMM
- * and col2im where a phase starts past grad_output's edge). */
+/* The input gradient is one stride-1 convolution of grad_output per phase
+ * of the input (a stride-1 layer's: one, with the whole flipped weight),
+ * run by input_algo: FC_CONV_DIRECT, FC_CONV_WINOGRAD
+ * (fc_conv2d_winograd_f32) or FC_CONV_STREAMED (fc_conv2d_streamed_f32);
+ * float64 runs it direct.  im2col's GEMM and col2im where a phase would
+ * start past grad_output's edge (padding wider than the dilated kernel). */
 int fc_conv2d_backward_direct_f32(const fc_conv_shape *s, const float *gy,
                                   const float *x, const float *w,
                                   int input_algo, float *gx, float *gw);

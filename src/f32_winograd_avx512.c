@@ -35,17 +35,38 @@ static inline uint32_t lanes_inside(int64_t first, int64_t W)
 /* ------------------------------------------------------------------ */
 /* weights */
 
-/* Tap p of 8 filters (rows: their offsets, lanes past km zero), times
- * their factors when wscale is set: the product in double, rounded once,
- * which is the direct kernels' folded weight.  Values out of the safe
- * range set bits of *bad. */
-TARGET INLINE __m256 folded_tap(const float *p, __m256i rows, __mmask8 km, int scaled,
-                                __m512d scale, __mmask8 *bad)
+/* How a weight transform reads nk (<= 8) filters of C channels and `taps`
+ * taps: rows (their offsets), km (lanes past nk zero), their factors
+ * (wscale NULL: none), and in `bad` the lanes that met values out of the
+ * safe range. */
+typedef struct {
+    __m256i rows;
+    __mmask8 km, bad;
+    int scaled;
+    __m512d scale;
+} filter_gather;
+
+TARGET INLINE filter_gather filters_of(int64_t C, int taps, int nk, const double *wscale)
 {
-    const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), km, rows, p, 4);
-    const __m256 f = scaled ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), scale)) : raw;
-    *bad |= UNSAFE256(f);
+    filter_gather f;
+    f.km = (__mmask8)((1u << nk) - 1);
+    f.rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                _mm256_set1_epi32((int)(C * taps)));
+    f.scaled = wscale != NULL;
+    f.scale = wscale ? _mm512_maskz_loadu_pd(f.km, wscale) : _mm512_set1_pd(1.0);
+    f.bad = 0;
     return f;
+}
+
+/* Tap p of the filters, times their factors when scaled: the product in
+ * double, rounded once, which is the direct kernels' folded weight. */
+TARGET INLINE __m256 folded_tap(const float *p, filter_gather *f)
+{
+    const __m256 raw = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), f->km, f->rows, p, 4);
+    const __m256 v = f->scaled ? _mm512_cvtpd_ps(_mm512_mul_pd(_mm512_cvtps_pd(raw), f->scale))
+                               : raw;
+    f->bad |= UNSAFE256(v);
+    return v;
 }
 
 /* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
@@ -54,16 +75,12 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
                                               int nk, const double *wscale,
                                               float *u, int64_t plane)
 {
-    const __mmask8 km = (__mmask8)((1u << nk) - 1);
-    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                            _mm256_set1_epi32((int)(C * 9)));
     const __m256 half = _mm256_set1_ps(0.5f);
-    const __m512d scale = wscale ? _mm512_maskz_loadu_pd(km, wscale) : _mm512_set1_pd(1.0);
-    __mmask8 bad = 0;
+    filter_gather f = filters_of(C, 9, nk, wscale);
     for (int64_t c = 0; c < C; c++) {
         __m256 g[9], r[4][3];
         for (int tap = 0; tap < 9; tap++)
-            g[tap] = folded_tap(w + c * 9 + tap, rows, km, wscale != NULL, scale, &bad);
+            g[tap] = folded_tap(w + c * 9 + tap, &f);
         for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
             const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
             r[0][j] = a;
@@ -80,7 +97,7 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
             _mm256_storeu_ps(o + 3 * plane, d);
         }
     }
-    return bad != 0;
+    return f.bad != 0;
 }
 
 /* G applied to five values g0..g4 (a column or row of a 5x5 filter):
@@ -112,16 +129,11 @@ TARGET int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C,
                                               int nk, const double *wscale,
                                               float *u, int64_t plane)
 {
-    const __mmask8 km = (__mmask8)((1u << nk) - 1);
-    const __m256i rows = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                            _mm256_set1_epi32((int)(C * 25)));
-    const __m512d scale = wscale ? _mm512_maskz_loadu_pd(km, wscale) : _mm512_set1_pd(1.0);
-    __mmask8 bad = 0;
+    filter_gather f = filters_of(C, 25, nk, wscale);
     for (int64_t c = 0; c < C; c++) {
         __m512d g[5][5], r[6][5];
         for (int tap = 0; tap < 25; tap++)
-            g[tap / 5][tap % 5] = _mm512_cvtps_pd(
-                folded_tap(w + c * 25 + tap, rows, km, wscale != NULL, scale, &bad));
+            g[tap / 5][tap % 5] = _mm512_cvtps_pd(folded_tap(w + c * 25 + tap, &f));
         for (int j = 0; j < 5; j++) {   /* G g: columns of the filter */
             const __m512d col[5] = {g[0][j], g[1][j], g[2][j], g[3][j], g[4][j]};
             __m512d o[6];
@@ -136,7 +148,7 @@ TARGET int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C,
                 _mm256_storeu_ps(u + (6 * i + j) * plane + c * FC_WINO_KB, _mm512_cvtpd_ps(o[j]));
         }
     }
-    return bad != 0;
+    return f.bad != 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -356,11 +356,11 @@ def test_algorithm_reference_is_the_reference(cfg):
 
 
 # ---------------------------------------------------------------------------
-# a strided layer's input gradient under "direct": one stride-1 convolution
-# per phase of the input (the taps that reach it), by the direct kernels;
-# where a phase would start past grad_output's edge (padding wider than the
-# kernel) or an axis has more than 64 taps, im2col's GEMM and col2im.
-# "auto" follows the weight gradient's choice there.
+# the input gradient under "direct": one stride-1 convolution per phase of
+# the input (the taps that reach it; a stride-1 layer is one phase), by the
+# direct kernels; where a phase would start past grad_output's edge
+# (padding wider than the dilated kernel), im2col's GEMM and col2im.  "auto"
+# follows the weight gradient's choice on strided layers.
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
 @pytest.mark.parametrize("shape,by_phases", [
@@ -373,9 +373,13 @@ def test_algorithm_reference_is_the_reference(cfg):
     ((1, 5, 19, 23, 7, 3, (3, 2), (2, 1), (2, 3), 1), True),   # dilated, stride 3
     ((1, 4, 3, 2, 5, 3, 4, 1, 1, 1), True),           # fewer rows than the stride
     ((2, 6, 11, 11, 5, 1, 2, 1, 1, 1), False),        # padding wider than the kernel
-    ((1, 1, 70, 70, 2, 65, 2, 0, 1, 1), False),       # 65 taps
+    ((1, 1, 70, 70, 2, 65, 2, 0, 1, 1), True),        # 65 taps
+    # stride 1 and padding wider than the kernel: the channels-last walk
+    # corrupted memory when handed the flipped convolution's negative padding
+    ((1, 128, 7, 7, 128, 3, 1, 3, 1, 1), False),
+    ((2, 16, 6, 9, 24, 3, 1, ((4, 1), (0, 3)), 1, 1), False),
 ])
-def test_strided_input_gradient(torch, isa, dtype, shape, by_phases):
+def test_input_gradient_by_phases(torch, isa, dtype, shape, by_phases):
     N, C, H, W, K, R, stride, padding, dilation, groups = shape
     rng = rng_for(H * W + K)
     x, w = randn(rng, (N, C, H, W), dtype), randn(rng, (K, C // groups, R, R), dtype)
