@@ -797,19 +797,14 @@ static void FN(pack_nhwc_block)(const fc_conv_shape *s, const T *w,
     }
 }
 
-/* Output channels [k0, k0 + 16) of group g of one image, pixels [o_lo,
- * o_hi), from the channels-last buffer ob (pixels ldo apart, biased and
- * rectified by the kernel) into the NCHW image y: 16 pixels at a time by
- * the ISA's transpose, element by element at the edges. */
-static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
-                            int64_t g, int64_t k0, int64_t o_lo, int64_t o_hi, T *y)
+/* nk (<= 16) channels of a channels-last buffer (src: the first one's
+ * column, pixels ldo apart), pixels [o_lo, o_hi), into their NCHW planes
+ * (dst: the first one's, planes PQ apart): 16 pixels at a time by the
+ * ISA's transpose, element by element at the edges. */
+static void FN(planes_of_columns)(const T *src, int64_t ldo, int64_t nk, int64_t PQ,
+                                  int64_t o_lo, int64_t o_hi, T *dst)
 {
-    const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
-    const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
-    const int64_t nk = Kg - k0 < 16 ? Kg - k0 : 16;
     const PACK16_T pack16 = FN(select_pack16)();
-    const T *src = ob + g * Kgp + k0;
-    T *dst = y + (g * Kg + k0) * PQ;
     int64_t o0 = o_lo;
     if (pack16 != NULL) {
         T *d[16];
@@ -824,6 +819,18 @@ static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
     for (int64_t j = 0; j < nk; j++)
         for (int64_t o = o0; o < o_hi; o++)
             dst[j * PQ + o] = src[o * ldo + j];
+}
+
+/* Output channels [k0, k0 + 16) of group g of one image, pixels [o_lo,
+ * o_hi), from the channels-last buffer ob (pixels ldo apart, biased and
+ * rectified by the kernel) into the NCHW image y. */
+static void FN(nhwc_output)(const fc_conv_shape *s, const T *ob, int64_t ldo,
+                            int64_t g, int64_t k0, int64_t o_lo, int64_t o_hi, T *y)
+{
+    const int64_t Kg = s->K / s->groups, PQ = s->P * s->Q;
+    const int64_t Kgp = (Kg + FC_NHWC_KT - 1) / FC_NHWC_KT * FC_NHWC_KT;
+    FN(planes_of_columns)(ob + g * Kgp + k0, ldo, Kg - k0 < 16 ? Kg - k0 : 16, PQ, o_lo, o_hi,
+                          y + (g * Kg + k0) * PQ);
 }
 
 /* The channels-last walk (conv_direct.h): a few images at a time are

@@ -16,6 +16,7 @@
  * FC_WINO_SAFE in magnitude) are not transformed: the weights send the
  * call to the direct algorithm, an item's inputs send its tiles to an exact
  * loop, so NaN and inf land where the direct convolution puts them. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,15 @@ static int applies(const fc_conv_shape *s)
            ((s->R == 3 && s->S == 3 && s->dw <= 2) || (s->R == 5 && s->S == 5 && s->dw == 1));
 }
 
+#define FC_WINO_FEW_CB 32
+#define FC_WINO_FEW_KT 64
+
+static int few_tiles(const fc_conv_shape *s)
+{
+    const int64_t tiles = s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
+    return s->R == 3 && s->dh == 1 && s->dw == 1 && tiles <= FC_WINO_FEW_TILES;
+}
+
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
  * compute real outputs; 0 where the algorithm does not apply. */
 double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
@@ -141,6 +151,12 @@ double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
     int64_t slots = 0;
     if (!applies(s) || !select_kernels(&k, s->R) || s->N * s->P * s->Q * s->K == 0)
         return 0.0;
+    if (few_tiles(s)) {   /* tiles six at a time, output channels 64 */
+        const int64_t tiles = s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
+        const int64_t kp = (s->K + FC_WINO_FEW_KT - 1) / FC_WINO_FEW_KT * FC_WINO_FEW_KT;
+        return (double)(s->N * s->P * s->Q) / (double)((tiles + 5) / 6 * 6 * 4) *
+               (double)s->K / (double)kp;
+    }
     for (int64_t a = 0; a < s->dh; a++)
         for (int64_t b = 0; b < s->dw; b++) {
             const wino_phase ph = phase_of(s, a, b);
@@ -261,6 +277,44 @@ typedef struct {
     int64_t uplane, vplane, mplane, nkb;
 } wino_call;
 
+/* V of one group (its runs gr) for nc channels from x (the input at
+ * image 0's first such channel), at v (the group's lane 0), channels ldv
+ * floats apart, points vplane apart; a block's description into bk (its
+ * outputs need it).  Returns nonzero when an input is out of the safe
+ * range. */
+static int group_input(const fc_conv_shape *s, const wino_kernels *kn, const wino_phase *ph,
+                       const wino_grid *g, const wino_group *gr, const float *x, int64_t nc,
+                       float *v, int64_t ldv, int64_t vplane, fc_wino_block *bk)
+{
+    const int64_t C = s->C, K = s->K;
+    if (g->rt) {   /* (undilated: one phase, the image's own rows) */
+        bk->tw = (int)g->tw;
+        bk->rt = (int)g->rt;
+        bk->col0 = -ph->pl;
+        for (int r = 0; r < bk->rt; r++) {
+            const int in = r < gr->nrun;
+            const int64_t n = in ? gr->run[r].n : 0, tr = in ? gr->run[r].tr : 0;
+            bk->img[r] = n * C * s->H * s->W;
+            bk->row0[r] = in ? 2 * tr - ph->pt : s->H;   /* past the batch: zeros */
+            bk->yoff[r] = n * K * s->P * s->Q + 2 * tr * s->Q;
+            bk->yrows[r] = in ? (int)(gr->run[r].p1 - 2 * tr) : 0;
+        }
+        return kn->input_block(bk, x, nc, s->H, s->W, v, ldv, vplane);
+    }
+    fc_wino_plane pl;
+    fc_wino_segment seg[FC_WINO_MAXSEG];
+    pl.C = nc; pl.cstride = s->H * s->W;
+    pl.rstride = s->dh * s->W; pl.nrows = ph->H;
+    pl.W = s->W; pl.step = (int)s->dw;
+    for (int r = 0; r < gr->nrun; r++) {   /* lane l0 holds tile tc */
+        seg[r].row0 = 2 * gr->run[r].tr - ph->pt;
+        seg[r].xcol0 = ph->xcol + s->dw * (2 * (gr->run[r].tc - gr->run[r].l0) - ph->pl);
+        seg[r].lanes = ((1u << gr->run[r].len) - 1) << gr->run[r].l0;
+    }
+    return kn->input(&pl, x + gr->run[0].n * C * s->H * s->W + ph->xrow * s->W, seg,
+                     gr->nrun, v, ldv, vplane);
+}
+
 /* One item: up to three groups of a phase, from input to y, for the
  * blocks b0 .. b1 - 1 of 8 output channels. */
 static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid *g,
@@ -272,40 +326,13 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
     const int64_t C = s->C, K = s->K, g0 = it * FC_WINO_GROUPS;
     const int npoints = kn->T * kn->T;
     const int ng = (int)(g->ngroups - g0 < FC_WINO_GROUPS ? g->ngroups - g0 : FC_WINO_GROUPS);
-    fc_wino_plane pl;
     wino_group gr[FC_WINO_GROUPS];
     int bad = 0;
-    pl.C = C; pl.cstride = s->H * s->W;
-    pl.rstride = s->dh * s->W; pl.nrows = ph->H;
-    pl.W = s->W; pl.step = (int)s->dw;
     fc_wino_block blk[FC_WINO_GROUPS];
     for (int j = 0; j < ng; j++) {
-        fc_wino_segment seg[FC_WINO_MAXSEG];
         gr[j] = group_at(ph, g, g0 + j);
-        float *vj = v + j * FC_WINO_LANES;
-        if (g->rt) {   /* (undilated: one phase, the image's own rows) */
-            fc_wino_block *bk = &blk[j];
-            bk->tw = (int)g->tw;
-            bk->rt = (int)g->rt;
-            bk->col0 = -ph->pl;
-            for (int r = 0; r < bk->rt; r++) {
-                const int in = r < gr[j].nrun;
-                const int64_t n = in ? gr[j].run[r].n : 0, tr = in ? gr[j].run[r].tr : 0;
-                bk->img[r] = n * C * s->H * s->W;
-                bk->row0[r] = in ? 2 * tr - ph->pt : s->H;   /* past the batch: zeros */
-                bk->yoff[r] = n * K * s->P * s->Q + 2 * tr * s->Q;
-                bk->yrows[r] = in ? (int)(gr[j].run[r].p1 - 2 * tr) : 0;
-            }
-            bad |= kn->input_block(bk, cl->x, C, s->H, s->W, vj, FC_WINO_TB, cl->vplane);
-            continue;
-        }
-        const float *xn = cl->x + gr[j].run[0].n * C * s->H * s->W + ph->xrow * s->W;
-        for (int r = 0; r < gr[j].nrun; r++) {   /* lane l0 holds tile tc */
-            seg[r].row0 = 2 * gr[j].run[r].tr - ph->pt;
-            seg[r].xcol0 = ph->xcol + s->dw * (2 * (gr[j].run[r].tc - gr[j].run[r].l0) - ph->pl);
-            seg[r].lanes = ((1u << gr[j].run[r].len) - 1) << gr[j].run[r].l0;
-        }
-        bad |= kn->input(&pl, xn, seg, gr[j].nrun, vj, FC_WINO_TB, cl->vplane);
+        bad |= group_input(s, kn, ph, g, &gr[j], cl->x, C, v + j * FC_WINO_LANES,
+                           FC_WINO_TB, cl->vplane, &blk[j]);
     }
     if (bad) {
         for (int j = 0; j < ng; j++)
@@ -360,6 +387,133 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
     }
 }
 
+/* Few tiles for many weights (ResNet-50's 512 channels at 7 x 7: 16 tiles
+ * per image for 2.4 M weights; VGG's at 14 x 14, 49): transforming every
+ * weight into U before the GEMMs writes and reads back 16 MB, and 16-49
+ * tiles fill a fraction of the tile-lane GEMM's 48 lanes.  Here the lanes
+ * hold output channels, as in the direct kernels' channels-last walk, whose
+ * 6 x 64 kernel runs the GEMMs with the tiles broadcast (any number of
+ * them, six at a time), and U is made block by block just before use:
+ * an item is 64 output channels; for each block of FC_WINO_FEW_CB input
+ * channels it packs their folded weights ([tap][c][64], the walk's
+ * packing), transforms them into U (16 points x the block x 64: in L2)
+ * and accumulates the 16 GEMMs into M (16 points x tiles x 64); then the
+ * output transform, bias and ReLU write a channels-last buffer that is
+ * transposed into y.  V, every tile's input transform, is made once,
+ * before the items, by the tile-lane transforms (lane slot[t] of tile t).
+ * Inputs or weights out of the safe range send the call to the direct
+ * algorithm, which overwrites y whole. */
+static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, const float *x,
+                              const float *w, const double *wscale, const float *bias,
+                              int relu, float *y)
+{
+    const wino_phase ph = phase_of(s, 0, 0);
+    const wino_grid g = grid_of(s, &ph);
+    const int64_t C = s->C, K = s->K, PQ = s->P * s->Q, KT = FC_WINO_FEW_KT;
+    const int64_t ntiles = s->N * g.th * g.tw, nkb = (K + KT - 1) / KT;
+    const int64_t cbmax = C < FC_WINO_FEW_CB ? C : FC_WINO_FEW_CB;
+    /* V: [xi][c][slot]; planes one cache line over a multiple of 16 */
+    const int64_t ldv = g.ngroups * FC_WINO_LANES, vplane = C * ldv + 16;
+    const int64_t uplane = cbmax * KT + 16, mplane = ntiles * KT + 16;
+    const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
+    const int nt = fc_get_num_threads();
+    static const int64_t tap0 = 0;
+    int err = 0, unsafe = 0, wunsafe = 0;
+    float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * vplane) * sizeof(float));
+    int64_t *slot = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)ntiles);
+    /* the output transform reads 64 channels of factors and bias */
+    float *sp = (float *)fc_calloc((size_t)(2 * nkb * KT), sizeof(float));
+    float *bp = sp + nkb * KT;
+    if (v == NULL || slot == NULL || sp == NULL) {
+        free(slot);
+        free(sp);
+        return FC_ENOMEM;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        sp[k] = wscale ? (float)wscale[k] : 1.0f;
+        bp[k] = bias ? bias[k] : 0.0f;
+        unsafe |= !isfinite(sp[k]);
+    }
+    for (int64_t i = 0; i < g.ngroups; i++) {
+        const wino_group gr = group_at(&ph, &g, i);
+        for (int r = 0; r < gr.nrun; r++)
+            for (int l = 0; l < gr.run[r].len; l++)
+                slot[(gr.run[r].n * g.th + gr.run[r].tr) * g.tw + gr.run[r].tc + l] =
+                    i * FC_WINO_LANES + gr.run[r].l0 + l;
+    }
+
+#pragma omp parallel num_threads(nt)
+    {
+        float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * uplane) * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * mplane) * sizeof(float));
+        float *ob = (float *)fc_scratch(FC_SLOT_COL, (size_t)(s->N * PQ * KT) * sizeof(float));
+        fc_nhwc_tile t;
+        if (u == NULL || m == NULL || ob == NULL) {
+#pragma omp atomic write
+            err = FC_ENOMEM;
+        }
+        /* V, by group and chunk of channels */
+#pragma omp for schedule(dynamic) reduction(|:unsafe)
+        for (int64_t i = 0; i < g.ngroups * nchunks; i++) {
+            const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
+            const wino_group gr = group_at(&ph, &g, i / nchunks);
+            fc_wino_block bk;
+            unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
+                                  v + c0 * ldv + i / nchunks * FC_WINO_LANES, ldv, vplane, &bk);
+        }
+        memset(&t, 0, sizeof t);
+        t.taps = 1; t.tapoff = &tap0; t.cs = ldv; t.ws = KT; t.ldo = KT;
+#pragma omp for schedule(dynamic) reduction(|:wunsafe)
+        for (int64_t b = 0; b < nkb; b++) {
+            const int64_t k0 = b * KT, nk = K - k0 < KT ? K - k0 : KT;
+            int bad = 0;
+            if (err || unsafe)
+                continue;
+            for (int64_t c0 = 0; c0 < C && !bad; c0 += cbmax) {
+                t.cb = C - c0 < cbmax ? C - c0 : cbmax;
+                t.accumulate = c0 > 0;
+                for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
+                    const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
+                    bad |= f32_winograd_weight_rows_3x3_avx512(
+                        w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, t.cb, u + k, KT,
+                        uplane);
+                }
+                for (int xi = 0; xi < 16 && !bad; xi++)
+                    for (int64_t t0 = 0; t0 < ntiles; t0 += FC_NHWC_NP) {
+                        t.pix = slot + t0;
+                        t.np = (int)(ntiles - t0 < FC_NHWC_NP ? ntiles - t0 : FC_NHWC_NP);
+                        f32_conv_direct_nhwc_6x64_avx512(&t, v + xi * vplane + c0 * ldv,
+                                                         u + xi * uplane, NULL,
+                                                         m + xi * mplane + t0 * KT);
+                    }
+            }
+            wunsafe |= bad;
+            if (bad)
+                continue;
+            for (int64_t n = 0; n < s->N; n++)
+                for (int64_t tr = 0; tr < g.th; tr++)
+                    for (int64_t tc = 0; tc < g.tw; tc++) {
+                        const int64_t tile = (n * g.th + tr) * g.tw + tc;
+                        const int rows = s->P - 2 * tr < 2 ? 1 : 2;
+                        const int cols = s->Q - 2 * tc < 2 ? 1 : 2;
+                        f32_winograd_output_cl_3x3_avx512(
+                            m + tile * KT, mplane, wscale ? sp + k0 : NULL, bp + k0, relu,
+                            ob + (n * PQ + 2 * tr * s->Q + 2 * tc) * KT, s->Q, rows, cols);
+                    }
+            for (int64_t n = 0; n < s->N; n++)
+                for (int64_t k = 0; k < nk; k += 16)
+                    fc_planes_of_columns_f32(ob + n * PQ * KT + k, KT,
+                                             nk - k < 16 ? nk - k : 16, PQ, 0, PQ,
+                                             y + (n * K + k0 + k) * PQ);
+        }
+    }
+    free(slot);
+    free(sp);
+    if (err)
+        return err;
+    return unsafe || wunsafe ? fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y) : 0;
+}
+
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
                            const float *w, const double *wscale,
                            const float *bias, int relu, float *y)
@@ -369,6 +523,8 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
         !select_kernels(&kn, s->R))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+    if (few_tiles(s))
+        return winograd_few_tiles(s, &kn, x, w, wscale, bias, relu, y);
 
     const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
     const int64_t npoints = kn.T * kn.T;

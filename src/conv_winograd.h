@@ -27,6 +27,11 @@
 #define FC_WINO_KB 8            /* output channels per GEMM block: its KB */
 #define FC_WINO_TB (FC_WINO_LANES * FC_WINO_GROUPS)   /* tiles per item */
 
+/* At most this many tiles (images x tiles per image), 3x3 filters,
+ * undilated: the weights are transformed block by block as the GEMMs use
+ * them, output channels in the lanes (conv_winograd.c). */
+#define FC_WINO_FEW_TILES 64
+
 /* Beyond this magnitude (or not finite) a value could make the transforms
  * overflow where the direct sum would not, or turn an inf into inf - inf:
  * such inputs are computed exactly, output by output, and such weights
@@ -122,6 +127,16 @@ void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane,
                                           float bias, int relu, float *y,
                                           int64_t ldy, const fc_wino_block *bk,
                                           uint32_t cols);
+/* For few tiles (conv_winograd.c), output channels in the lanes: U of 16
+ * output channels (rows of the weight, ldw apart) and cb input channels,
+ * u[xi plane + c ldu + k], returning nonzero when a weight is out of the
+ * safe range; and one tile's outputs, scaled and biased, into a
+ * channels-last buffer. */
+int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
+                                        float *u, int64_t ldu, int64_t plane);
+void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
+                                       const float *bias, int relu, float *o, int64_t ldr,
+                                       int nrows, int ncols);
 /* 5x5 filters (T = 6) */
 int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,

@@ -6,12 +6,15 @@
  * for 3x3 filters, 6 for 5x5); the helpers take T as a constant, so that
  * each size compiles to its own straight code. */
 #include "conv_winograd.h"
+#include "conv_direct.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
 /* channels ahead that the input transform prefetches */
 #define FC_WINO_AHEAD 4
+/* bytes ahead in each row that the weight transform of few tiles prefetches */
+#define FC_WINO_WEIGHT_AHEAD 512
 
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 #define INLINE static inline __attribute__((always_inline))
@@ -69,8 +72,30 @@ TARGET INLINE __m256 folded_tap(const float *p, filter_gather *f)
     return v;
 }
 
-/* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
- * (output channels) in the lanes, for every input channel. */
+/* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] of the
+ * filters in the lanes (g[tap], tap = 3 r + s): point xi = 4 i + j to
+ * o + xi plane.  Written for one vector width, used at two. */
+#define WEIGHT_3X3(VEC, ADD, SUB, MUL, STORE, half, g, o, plane)                 \
+    do {                                                                         \
+        VEC r_[4][3];                                                            \
+        for (int j_ = 0; j_ < 3; j_++) {   /* G g: columns of the filter */      \
+            const VEC a_ = (g)[j_], b_ = (g)[3 + j_], d_ = (g)[6 + j_];          \
+            r_[0][j_] = a_;                                                      \
+            r_[1][j_] = MUL(half, ADD(ADD(a_, b_), d_));                         \
+            r_[2][j_] = MUL(half, ADD(SUB(a_, b_), d_));                         \
+            r_[3][j_] = d_;                                                      \
+        }                                                                        \
+        for (int i_ = 0; i_ < 4; i_++) {   /* (G g) G^T: rows */                 \
+            const VEC a_ = r_[i_][0], b_ = r_[i_][1], d_ = r_[i_][2];            \
+            float *o_ = (o) + 4 * i_ * (plane);                                  \
+            STORE(o_, a_);                                                       \
+            STORE(o_ + (plane), MUL(half, ADD(ADD(a_, b_), d_)));                \
+            STORE(o_ + 2 * (plane), MUL(half, ADD(SUB(a_, b_), d_)));            \
+            STORE(o_ + 3 * (plane), d_);                                         \
+        }                                                                        \
+    } while (0)
+
+/* 8 filters (output channels) in the lanes, for every input channel. */
 TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
                                               int nk, const double *wscale,
                                               float *u, int64_t plane)
@@ -78,26 +103,59 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
     const __m256 half = _mm256_set1_ps(0.5f);
     filter_gather f = filters_of(C, 9, nk, wscale);
     for (int64_t c = 0; c < C; c++) {
-        __m256 g[9], r[4][3];
+        __m256 g[9];
         for (int tap = 0; tap < 9; tap++)
             g[tap] = folded_tap(w + c * 9 + tap, &f);
-        for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
-            const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
-            r[0][j] = a;
-            r[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
-            r[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
-            r[3][j] = d;
-        }
-        for (int i = 0; i < 4; i++) {   /* (G g) G^T: rows */
-            const __m256 a = r[i][0], b = r[i][1], d = r[i][2];
-            float *o = u + 4 * i * plane + c * FC_WINO_KB;
-            _mm256_storeu_ps(o, a);
-            _mm256_storeu_ps(o + plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d)));
-            _mm256_storeu_ps(o + 2 * plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d)));
-            _mm256_storeu_ps(o + 3 * plane, d);
-        }
+        WEIGHT_3X3(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_storeu_ps,
+                   half, g, u + c * FC_WINO_KB, plane);
     }
     return f.bad != 0;
+}
+
+/* 16 filters in the lanes, read straight from the weight: rows w + i ldw
+ * (the first nk of 16; the rest give zeros), input channels [0, cb).
+ * Sixteen channels at a time, their 9 taps are transposed 16 columns at a
+ * time (the direct kernels' weight packing) into an L1 buffer that the
+ * transform then reads: u[xi plane + c ldu + k]. */
+TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk,
+                                               int64_t cb, float *u, int64_t ldu,
+                                               int64_t plane)
+{
+    float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
+    const __m512 half = _mm512_set1_ps(0.5f);
+    /* the largest magnitude's bits (NaN's are larger than inf's) */
+    __m512i most = _mm512_setzero_si512();
+    for (int64_t c0 = 0; c0 < cb; c0 += 16) {
+        const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
+        if (nk == 16) {
+            for (int j = 0; j < 9 * nc; j += 16) {
+                float *d[16];
+                for (int i = 0; i < 16; i++) {
+                    d[i] = tmp + (j + i) * 16;
+                    /* (past the row's end: only prefetched, never read) */
+                    __builtin_prefetch((const void *)((uintptr_t)(w + i * ldw + c0 * 9 + j) +
+                                                      FC_WINO_WEIGHT_AHEAD), 0, 3);
+                }
+                f32_pack_16x16_avx512(w + c0 * 9 + j, ldw, 9 * nc - j < 16 ? 9 * nc - j : 16,
+                                      NULL, 8, d);
+            }
+        } else {
+            for (int j = 0; j < 9 * nc; j++)
+                for (int i = 0; i < 16; i++)
+                    tmp[j * 16 + i] = i < nk ? w[i * ldw + c0 * 9 + j] : 0.0f;
+        }
+        for (int c = 0; c < nc; c++) {
+            __m512 g[9];
+            for (int tap = 0; tap < 9; tap++) {
+                g[tap] = _mm512_load_ps(tmp + (c * 9 + tap) * 16);
+                most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(g[tap]),
+                                                               _mm512_set1_epi32(0x7FFFFFFF)));
+            }
+            WEIGHT_3X3(__m512, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_storeu_ps,
+                       half, g, u + (c0 + c) * ldu, plane);
+        }
+    }
+    return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
 }
 
 /* G applied to five values g0..g4 (a column or row of a 5x5 filter):
@@ -459,11 +517,11 @@ TARGET INLINE __m512 bias_relu(__m512 v, __m512 b, int relu)
 }
 
 /* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1] of 16 tiles (m[xi * plane]),
- * + bias, ReLU when relu: y[row][column] of the 2 x 2 tiles. */
-TARGET INLINE void output_tile4(const float *m, int64_t plane, float bias, int relu,
+ * or of one tile's 16 output channels, + bias (per lane), ReLU when relu:
+ * y[row][column] of the 2 x 2 tiles. */
+TARGET INLINE void output_tile4(const float *m, int64_t plane, __m512 b, int relu,
                                 __m512 y[2][2])
 {
-    const __m512 b = _mm512_set1_ps(bias);
     __m512 t[2][4];
     for (int j = 0; j < 4; j++) {   /* A^T M */
         const __m512 m0 = _mm512_loadu_ps(m + j * plane);
@@ -512,7 +570,7 @@ TARGET INLINE void output_tile(const int T, const float *m, int64_t plane, float
                                int relu, __m512 y[2][2])
 {
     if (T == 4)
-        output_tile4(m, plane, bias, relu, y);
+        output_tile4(m, plane, _mm512_set1_ps(bias), relu, y);
     else
         output_tile6(m, plane, bias, relu, y);
 }
@@ -549,6 +607,27 @@ TARGET INLINE void output_rows(const int T, const float *m, int64_t plane, float
         for (int k = 0; k < 4; k++)
             _mm512_mask_storeu_ps(yr + 16 * k, even[k], _mm512_permutexvar_ps(
                 _mm512_add_epi32(spread, _mm512_set1_epi32(8 * (k & 1))), row[k >> 1]));
+    }
+}
+
+/* One tile's 2 x 2 outputs of 64 output channels (four vectors):
+ * m[xi plane + k] -> A^T M A, times scale[k] then + bias[k] (each 64
+ * values, or NULL), ReLU when relu, stored channels-last at
+ * o[(i ldr + j) 64 + k] for rows i < nrows, columns j < ncols. */
+TARGET void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane,
+                                              const float *scale, const float *bias,
+                                              int relu, float *o, int64_t ldr, int nrows,
+                                              int ncols)
+{
+    for (int v = 0; v < 4; v++) {
+        __m512 t[2][2];
+        output_tile4(m + 16 * v, plane, _mm512_setzero_ps(), 0, t);
+        const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+        for (int i = 0; i < nrows; i++)
+            for (int j = 0; j < ncols; j++)
+                _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
+                                 bias_relu(_mm512_mul_ps(t[i][j], f), b, relu));
     }
 }
 
@@ -620,6 +699,14 @@ int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C, int nk,
 int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u, int64_t plane)
 { UNUSED_WEIGHT }
+int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
+                                        float *u, int64_t ldu, int64_t plane)
+{ (void)w; (void)ldw; (void)nk; (void)cb; (void)u; (void)ldu; (void)plane; return 1; }
+void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
+                                       const float *bias, int relu, float *o, int64_t ldr,
+                                       int nrows, int ncols)
+{ (void)m; (void)plane; (void)scale; (void)bias; (void)relu; (void)o; (void)ldr; (void)nrows;
+  (void)ncols; }
 int f32_winograd_input_2x2_3x3_avx512(const fc_wino_plane *pl, const float *x,
                                       const fc_wino_segment *seg, int nseg, float *v,
                                       int64_t ldv, int64_t plane)
