@@ -41,8 +41,13 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     1.6x the direct kernels (its blocks of tile rows run on into the next
     image), 16-128 channels 1.1-1.95x.
 
-    Layers whose weights outweigh their pixels (ResNet-50's last stage:
-    7x7 images under 1-9 MB of weights) take the streamed algorithm
+    Deep 3x3 layers of few pixels (VGG's 512 channels at 14x14,
+    ResNet-50's at 7x7) take a Winograd whose lanes hold output channels
+    and which transforms the weights block by block as it uses them
+    (_few_tile_winograd_pays).
+
+    Other layers whose weights outweigh their pixels (ResNet-50's last
+    stage: 7x7 images under 1-9 MB of weights) take the streamed algorithm
     ("streamed", float32 with AVX-512: an im2col GEMM with
     pixels in the lanes that reads the weights as stored, where the direct
     kernels would reorder every weight on every call for a few dozen
@@ -75,6 +80,8 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         enough = p.N * p.P * p.Q >= 256
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
+    if dtype == np.float32 and isa == "avx512" and _few_tile_winograd_pays(p):
+        return "winograd"
     if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] <= 2
             and p.N * p.P * p.Q <= 200
             and p.K * p.C * p.R * p.S >= 65536):
@@ -93,6 +100,20 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         # whose weights are first flipped and transposed in a separate pass).
         return "im2col"
     return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
+
+
+def _few_tile_winograd_pays(p):
+    """Dense undilated 3x3 layers of stride 1 with at most 256 2x2 tiles,
+    128 input channels or more and 64 output channels or more: the C side's
+    Winograd of few tiles (output channels in the lanes, the weights
+    transformed block by block just before the GEMMs use them) beats the
+    streamed GEMM and the tile-lane Winograd.  Against the streamed GEMM:
+    512 channels at 14x14 1.4-1.6x, 256 at 14x14 1.4x, 128-512 at 7x7
+    1.0-1.1x (1024 at 7x7: a tie, both reading 38 MB of weights); against
+    the tile-lane Winograd, 196 tiles of 128-256 channels 1.25-1.3x."""
+    tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
+    return (p.groups == 1 and (p.R, p.S) == (3, 3) and p.stride == (1, 1)
+            and p.dilation == (1, 1) and p.C >= 128 and p.K >= 64 and tiles <= 256)
 
 
 def _winograd_pays(p):
@@ -230,8 +251,12 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
         for_weight = choose_algorithm(p, dtype, backward=True)
         if for_input == "winograd" and for_weight == "direct":
             algorithm = "winograd"   # direct weight gradient, Winograd input gradient
-        elif for_input == "streamed" and for_weight == "im2col" and _streamed_input_pays(p):
-            algorithm = "streamed"   # BLAS weight gradient, streamed input gradient
+        elif (for_input in ("streamed", "winograd") and for_weight == "im2col"
+              and _streamed_input_pays(p)):
+            # BLAS weight gradient, streamed input gradient (few pixels: a
+            # forward would take Winograd of few tiles, which the backward
+            # does not pair with im2col)
+            algorithm = "streamed"
         elif p.stride != (1, 1):
             algorithm = for_weight   # the input gradient is im2col's either way
         else:

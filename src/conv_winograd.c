@@ -134,13 +134,14 @@ static int applies(const fc_conv_shape *s)
            ((s->R == 3 && s->S == 3 && s->dw <= 2) || (s->R == 5 && s->S == 5 && s->dw == 1));
 }
 
-#define FC_WINO_FEW_CB 32
+#define FC_WINO_FEW_CB 64
 #define FC_WINO_FEW_KT 64
 
 static int few_tiles(const fc_conv_shape *s)
 {
     const int64_t tiles = s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
-    return s->R == 3 && s->dh == 1 && s->dw == 1 && tiles <= FC_WINO_FEW_TILES;
+    return s->R == 3 && s->dh == 1 && s->dw == 1 &&
+           (tiles <= FC_WINO_FEW_TILES || (tiles <= FC_WINO_FEW_TILES_DEEP && s->C >= 128));
 }
 
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
@@ -478,7 +479,18 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                         w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, t.cb, u + k, KT,
                         uplane);
                 }
-                for (int xi = 0; xi < 16 && !bad; xi++)
+                for (int xi = 0; xi < 16 && !bad; xi++) {
+                    /* the next block's weights, 4 of the 64 rows a point: from
+                     * L3 while the GEMMs compute (read all at once by the
+                     * transform, they made it wait) */
+                    if (c0 + cbmax < C)
+                        for (int64_t k = 4 * xi; k < 4 * xi + 4 && k < nk; k++) {
+                            const char *row = (const char *)(w + ((k0 + k) * C + c0 + cbmax) * 9);
+                            const int64_t bytes = (C - c0 - cbmax < cbmax ? C - c0 - cbmax
+                                                                          : cbmax) * 9 * 4;
+                            for (int64_t off = 0; off < bytes; off += 64)
+                                __builtin_prefetch(row + off, 0, 3);
+                        }
                     for (int64_t t0 = 0; t0 < ntiles; t0 += FC_NHWC_NP) {
                         t.pix = slot + t0;
                         t.np = (int)(ntiles - t0 < FC_NHWC_NP ? ntiles - t0 : FC_NHWC_NP);
@@ -486,6 +498,7 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                                                          u + xi * uplane, NULL,
                                                          m + xi * mplane + t0 * KT);
                     }
+                }
             }
             wunsafe |= bad;
             if (bad)

@@ -27,10 +27,14 @@
 #define FC_WINO_KB 8            /* output channels per GEMM block: its KB */
 #define FC_WINO_TB (FC_WINO_LANES * FC_WINO_GROUPS)   /* tiles per item */
 
-/* At most this many tiles (images x tiles per image), 3x3 filters,
- * undilated: the weights are transformed block by block as the GEMMs use
- * them, output channels in the lanes (conv_winograd.c). */
+/* Winograd of few tiles (conv_winograd.c), for 3x3 filters, undilated: at
+ * most FC_WINO_FEW_TILES tiles (images x tiles per image), or at most
+ * FC_WINO_FEW_TILES_DEEP with 128 input channels or more (its M, 4 KB a
+ * tile, then fills the L2; the tile-lane GEMMs win beyond: 784 tiles of
+ * 128-256 channels ran 1.4-1.5x slower this way, and 196 tiles of 64
+ * channels 1.7x, while 196 tiles of 128-256 channels ran 1.25-1.3x faster). */
 #define FC_WINO_FEW_TILES 64
+#define FC_WINO_FEW_TILES_DEEP 256
 
 /* Beyond this magnitude (or not finite) a value could make the transforms
  * overflow where the direct sum would not, or turn an inf into inf - inf:

@@ -8,6 +8,8 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
+#include "f32_transpose_avx512.h"
+
 #define T float
 #define VEC __m512
 #define LANES 16
@@ -129,36 +131,11 @@ TARGET void f32_pack_16x16_avx512(const float *src, int64_t lds, int ncols,
                                   float *const *dst)
 {
     const __mmask16 m = (__mmask16)((1u << ncols) - 1);
-    __m512 r[16], t[16], u[16], col[16];
+    __m512 r[16], col[16];
 #pragma GCC unroll 16
     for (int i = 0; i < 16; i++)
         r[i] = _mm512_maskz_loadu_ps(m, src + i * lds);
-    /* within 128-bit lanes: u[4g + q] holds rows 4g..4g+3 of columns
-     * q, q + 4, q + 8, q + 12 (one column per lane) */
-#pragma GCC unroll 8
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-#pragma GCC unroll 4
-    for (int g = 0; g < 16; g += 4) {
-        u[g] = _mm512_shuffle_ps(t[g], t[g + 2], 0x44);
-        u[g + 1] = _mm512_shuffle_ps(t[g], t[g + 2], 0xEE);
-        u[g + 2] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0x44);
-        u[g + 3] = _mm512_shuffle_ps(t[g + 1], t[g + 3], 0xEE);
-    }
-    /* across lanes: gather the four row groups of each column */
-#pragma GCC unroll 4
-    for (int q = 0; q < 4; q++) {
-        const __m512 v0 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x88);
-        const __m512 v1 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xDD);
-        const __m512 w0 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x88);
-        const __m512 w1 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xDD);
-        col[q] = _mm512_shuffle_f32x4(v0, w0, 0x88);
-        col[q + 8] = _mm512_shuffle_f32x4(v0, w0, 0xDD);
-        col[q + 4] = _mm512_shuffle_f32x4(v1, w1, 0x88);
-        col[q + 12] = _mm512_shuffle_f32x4(v1, w1, 0xDD);
-    }
+    f32_transpose_16x16_avx512(r, col);
     /* The factors as two floats (hi + lo): w * hi + w * lo in one FMA is
      * w * scale to within an ulp, where converting each value to double and
      * back costs six instructions per column (a third of a 9 MB packing

@@ -6,10 +6,11 @@
  * for 3x3 filters, 6 for 5x5); the helpers take T as a constant, so that
  * each size compiles to its own straight code. */
 #include "conv_winograd.h"
-#include "conv_direct.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+#include "f32_transpose_avx512.h"
 
 /* channels ahead that the input transform prefetches */
 #define FC_WINO_AHEAD 4
@@ -72,30 +73,8 @@ TARGET INLINE __m256 folded_tap(const float *p, filter_gather *f)
     return v;
 }
 
-/* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1] of the
- * filters in the lanes (g[tap], tap = 3 r + s): point xi = 4 i + j to
- * o + xi plane.  Written for one vector width, used at two. */
-#define WEIGHT_3X3(VEC, ADD, SUB, MUL, STORE, half, g, o, plane)                 \
-    do {                                                                         \
-        VEC r_[4][3];                                                            \
-        for (int j_ = 0; j_ < 3; j_++) {   /* G g: columns of the filter */      \
-            const VEC a_ = (g)[j_], b_ = (g)[3 + j_], d_ = (g)[6 + j_];          \
-            r_[0][j_] = a_;                                                      \
-            r_[1][j_] = MUL(half, ADD(ADD(a_, b_), d_));                         \
-            r_[2][j_] = MUL(half, ADD(SUB(a_, b_), d_));                         \
-            r_[3][j_] = d_;                                                      \
-        }                                                                        \
-        for (int i_ = 0; i_ < 4; i_++) {   /* (G g) G^T: rows */                 \
-            const VEC a_ = r_[i_][0], b_ = r_[i_][1], d_ = r_[i_][2];            \
-            float *o_ = (o) + 4 * i_ * (plane);                                  \
-            STORE(o_, a_);                                                       \
-            STORE(o_ + (plane), MUL(half, ADD(ADD(a_, b_), d_)));                \
-            STORE(o_ + 2 * (plane), MUL(half, ADD(SUB(a_, b_), d_)));            \
-            STORE(o_ + 3 * (plane), d_);                                         \
-        }                                                                        \
-    } while (0)
-
-/* 8 filters (output channels) in the lanes, for every input channel. */
+/* G g G^T with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1], 8 filters
+ * (output channels) in the lanes, for every input channel. */
 TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
                                               int nk, const double *wscale,
                                               float *u, int64_t plane)
@@ -103,46 +82,82 @@ TARGET int f32_winograd_weight_2x2_3x3_avx512(const float *w, int64_t C,
     const __m256 half = _mm256_set1_ps(0.5f);
     filter_gather f = filters_of(C, 9, nk, wscale);
     for (int64_t c = 0; c < C; c++) {
-        __m256 g[9];
+        __m256 g[9], r[4][3];
         for (int tap = 0; tap < 9; tap++)
             g[tap] = folded_tap(w + c * 9 + tap, &f);
-        WEIGHT_3X3(__m256, _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_storeu_ps,
-                   half, g, u + c * FC_WINO_KB, plane);
+        for (int j = 0; j < 3; j++) {   /* G g: columns of the filter */
+            const __m256 a = g[j], b = g[3 + j], d = g[6 + j];
+            r[0][j] = a;
+            r[1][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d));
+            r[2][j] = _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d));
+            r[3][j] = d;
+        }
+        for (int i = 0; i < 4; i++) {   /* (G g) G^T: rows */
+            const __m256 a = r[i][0], b = r[i][1], d = r[i][2];
+            float *o = u + 4 * i * plane + c * FC_WINO_KB;
+            _mm256_storeu_ps(o, a);
+            _mm256_storeu_ps(o + plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_add_ps(a, b), d)));
+            _mm256_storeu_ps(o + 2 * plane, _mm256_mul_ps(half, _mm256_add_ps(_mm256_sub_ps(a, b), d)));
+            _mm256_storeu_ps(o + 3 * plane, d);
+        }
     }
     return f.bad != 0;
+}
+
+/* For few tiles: G' g G'^T with G' = [1 0 0; 1 1 1; 1 -1 1; 0 0 1], G's
+ * rows 1 and 2 doubled, so that it takes additions alone.  Point (i, j)
+ * comes out d_i d_j times Lavin's (d = 1, 2, 2, 1); the output transform
+ * of few tiles takes the factors out, exactly (powers of two). */
+TARGET INLINE void weight_doubled_3x3(const __m512 g[9], float *o, int64_t plane)
+{
+    __m512 r[4][3];
+    for (int j = 0; j < 3; j++) {   /* G' g: columns of the filter */
+        const __m512 a = g[j], b = g[3 + j], d = g[6 + j], ad = _mm512_add_ps(a, d);
+        r[0][j] = a;
+        r[1][j] = _mm512_add_ps(ad, b);
+        r[2][j] = _mm512_sub_ps(ad, b);
+        r[3][j] = d;
+    }
+    for (int i = 0; i < 4; i++) {   /* (G' g) G'^T: rows */
+        const __m512 a = r[i][0], b = r[i][1], d = r[i][2], ad = _mm512_add_ps(a, d);
+        float *oi = o + 4 * i * plane;
+        _mm512_storeu_ps(oi, a);
+        _mm512_storeu_ps(oi + plane, _mm512_add_ps(ad, b));
+        _mm512_storeu_ps(oi + 2 * plane, _mm512_sub_ps(ad, b));
+        _mm512_storeu_ps(oi + 3 * plane, d);
+    }
 }
 
 /* 16 filters in the lanes, read straight from the weight: rows w + i ldw
  * (the first nk of 16; the rest give zeros), input channels [0, cb).
  * Sixteen channels at a time, their 9 taps are transposed 16 columns at a
- * time (the direct kernels' weight packing) into an L1 buffer that the
- * transform then reads: u[xi plane + c ldu + k]. */
+ * time into an L1 buffer that the (doubled) transform then reads:
+ * u[xi plane + c ldu + k]. */
 TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk,
                                                int64_t cb, float *u, int64_t ldu,
                                                int64_t plane)
 {
     float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
-    const __m512 half = _mm512_set1_ps(0.5f);
     /* the largest magnitude's bits (NaN's are larger than inf's) */
     __m512i most = _mm512_setzero_si512();
     for (int64_t c0 = 0; c0 < cb; c0 += 16) {
         const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
-        if (nk == 16) {
-            for (int j = 0; j < 9 * nc; j += 16) {
-                float *d[16];
-                for (int i = 0; i < 16; i++) {
-                    d[i] = tmp + (j + i) * 16;
-                    /* (past the row's end: only prefetched, never read) */
-                    __builtin_prefetch((const void *)((uintptr_t)(w + i * ldw + c0 * 9 + j) +
-                                                      FC_WINO_WEIGHT_AHEAD), 0, 3);
-                }
-                f32_pack_16x16_avx512(w + c0 * 9 + j, ldw, 9 * nc - j < 16 ? 9 * nc - j : 16,
-                                      NULL, 8, d);
+        const float *src = w + c0 * 9;
+        for (int j = 0; j < 9 * nc; j += 16) {
+            const int ncols = 9 * nc - j < 16 ? 9 * nc - j : 16;
+            const __mmask16 m = (__mmask16)((1u << ncols) - 1);
+            __m512 r[16], col[16];
+#pragma GCC unroll 16
+            for (int i = 0; i < 16; i++) {
+                r[i] = i < nk ? _mm512_maskz_loadu_ps(m, src + i * ldw + j) : _mm512_setzero_ps();
+                /* (past the row's end: only prefetched, never read) */
+                __builtin_prefetch((const void *)((uintptr_t)(src + i * ldw + j) +
+                                                  FC_WINO_WEIGHT_AHEAD), 0, 3);
             }
-        } else {
-            for (int j = 0; j < 9 * nc; j++)
-                for (int i = 0; i < 16; i++)
-                    tmp[j * 16 + i] = i < nk ? w[i * ldw + c0 * 9 + j] : 0.0f;
+            f32_transpose_16x16_avx512(r, col);
+#pragma GCC unroll 16
+            for (int q = 0; q < 16; q++)
+                _mm512_store_ps(tmp + (j + q) * 16, col[q]);
         }
         for (int c = 0; c < nc; c++) {
             __m512 g[9];
@@ -151,8 +166,7 @@ TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int 
                 most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(g[tap]),
                                                                _mm512_set1_epi32(0x7FFFFFFF)));
             }
-            WEIGHT_3X3(__m512, _mm512_add_ps, _mm512_sub_ps, _mm512_mul_ps, _mm512_storeu_ps,
-                       half, g, u + (c0 + c) * ldu, plane);
+            weight_doubled_3x3(g, u + (c0 + c) * ldu, plane);
         }
     }
     return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
@@ -517,11 +531,11 @@ TARGET INLINE __m512 bias_relu(__m512 v, __m512 b, int relu)
 }
 
 /* A^T M A with A^T = [1 1 1 0; 0 1 -1 -1] of 16 tiles (m[xi * plane]),
- * or of one tile's 16 output channels, + bias (per lane), ReLU when relu:
- * y[row][column] of the 2 x 2 tiles. */
-TARGET INLINE void output_tile4(const float *m, int64_t plane, __m512 b, int relu,
+ * + bias, ReLU when relu: y[row][column] of the 2 x 2 tiles. */
+TARGET INLINE void output_tile4(const float *m, int64_t plane, float bias, int relu,
                                 __m512 y[2][2])
 {
+    const __m512 b = _mm512_set1_ps(bias);
     __m512 t[2][4];
     for (int j = 0; j < 4; j++) {   /* A^T M */
         const __m512 m0 = _mm512_loadu_ps(m + j * plane);
@@ -570,7 +584,7 @@ TARGET INLINE void output_tile(const int T, const float *m, int64_t plane, float
                                int relu, __m512 y[2][2])
 {
     if (T == 4)
-        output_tile4(m, plane, _mm512_set1_ps(bias), relu, y);
+        output_tile4(m, plane, bias, relu, y);
     else
         output_tile6(m, plane, bias, relu, y);
 }
@@ -610,24 +624,40 @@ TARGET INLINE void output_rows(const int T, const float *m, int64_t plane, float
     }
 }
 
-/* One tile's 2 x 2 outputs of 64 output channels (four vectors):
- * m[xi plane + k] -> A^T M A, times scale[k] then + bias[k] (each 64
- * values, or NULL), ReLU when relu, stored channels-last at
- * o[(i ldr + j) 64 + k] for rows i < nrows, columns j < ncols. */
+/* A^T M A of the doubled weights' M (weight_doubled_3x3): A^T D^-1 =
+ * [1 1/2 1/2 0; 0 1/2 -1/2 -1] on both sides. */
+TARGET INLINE void output_halved(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m512 *o0,
+                                 __m512 *o1)
+{
+    const __m512 half = _mm512_set1_ps(0.5f);
+    *o0 = _mm512_fmadd_ps(half, _mm512_add_ps(m1, m2), m0);
+    *o1 = _mm512_fmsub_ps(half, _mm512_sub_ps(m1, m2), m3);
+}
+
+/* One tile's 2 x 2 outputs of 64 output channels (four vectors) from the
+ * doubled weights' M: m[xi plane + k] -> A^T M A, times scale[k] then +
+ * bias[k] (each 64 values, or NULL), ReLU when relu, stored channels-last
+ * at o[(i ldr + j) 64 + k] for rows i < nrows, columns j < ncols. */
 TARGET void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane,
                                               const float *scale, const float *bias,
                                               int relu, float *o, int64_t ldr, int nrows,
                                               int ncols)
 {
     for (int v = 0; v < 4; v++) {
-        __m512 t[2][2];
-        output_tile4(m + 16 * v, plane, _mm512_setzero_ps(), 0, t);
+        const float *mv = m + 16 * v;
+        __m512 t[2][4], y[2][2];
+        for (int j = 0; j < 4; j++)   /* A^T M */
+            output_halved(_mm512_loadu_ps(mv + j * plane), _mm512_loadu_ps(mv + (4 + j) * plane),
+                          _mm512_loadu_ps(mv + (8 + j) * plane),
+                          _mm512_loadu_ps(mv + (12 + j) * plane), &t[0][j], &t[1][j]);
+        for (int i = 0; i < 2; i++)   /* (A^T M) A */
+            output_halved(t[i][0], t[i][1], t[i][2], t[i][3], &y[i][0], &y[i][1]);
         const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
         const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
         for (int i = 0; i < nrows; i++)
             for (int j = 0; j < ncols; j++)
                 _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
-                                 bias_relu(_mm512_mul_ps(t[i][j], f), b, relu));
+                                 bias_relu(_mm512_mul_ps(y[i][j], f), b, relu));
     }
 }
 

@@ -9,7 +9,10 @@ sizes (half tiles), asymmetric padding, items whose last groups are
 missing, output channels past a block of 8.  At the levels without AVX-512
 the same call is the direct algorithm, which must give the same results.
 Dilated layers run as phases (every dh-th row, every dw-th column), each a
-stride-1 convolution; 5x5 filters are dilated along rows only.
+stride-1 convolution; 5x5 filters are dilated along rows only.  Undilated
+3x3 layers of few tiles (at most 64, or 256 with 128 input channels or
+more) take the variant with output channels in the lanes, whose weights
+are transformed block by block (FEW).
 """
 import numpy as np
 import pytest
@@ -90,6 +93,66 @@ DILATED = [(2, 5, 17, 40, 9, ((2, 2), (2, 2)), (2, 2)),
            # 5x5 along rows only
            (2, 4, 19, 40, 9, ((4, 4), (2, 2)), (2, 1), 5),
            (1, 3, 22, 12, 7, ((3, 5), (1, 2)), (3, 1), 5)]
+
+
+# (N, C, H, W, K, padding, scaled): Winograd of few tiles, output channels
+# 64 to an item (blocks of 16 read from the weight: a last one of fewer
+# rows, or none), input channels 64 to a block (16 to a transpose: a
+# last part of 1-15), tiles six to a GEMM call (a last call of 1-5), in
+# blocks of tile rows, one row, or runs across rows
+FEW = [(1, 512, 7, 7, 512, 1, True),              # ResNet-50's last stage: 16 tiles
+       (1, 40, 14, 14, 70, 1, False),             # 64 + 6 output channels, 16 + 16 + 8 inputs
+       (3, 17, 5, 9, 20, ((0, 2), (1, 0)), True),  # three images, odd sizes, asymmetric
+       (2, 130, 9, 11, 33, 1, True),              # 64 + 64 + 2 input channels
+       (1, 128, 20, 20, 64, 1, False),            # 100 tiles, rows of 10
+       (1, 128, 14, 36, 16, 1, True),             # 126 tiles, runs across rows; 16 outputs
+       (2, 3, 4, 3, 5, ((2, 2), (2, 2)), False)]  # padding past the input
+
+
+@pytest.mark.parametrize("shape", FEW)
+def test_winograd_few_tiles(torch, isa, shape):
+    """The batch norm factor multiplies the sums here (the weights are
+    transformed as stored), so the expected output scales after the
+    convolution."""
+    N, C, H, W, K, pad, scaled = shape
+    pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
+    rng = rng_for(C * H * W + K)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    b = randn(rng, (K,), np.float32) if scaled else None
+    wscale = rng.uniform(-2, 2, K) if scaled else None
+    y = run_winograd(x, w, b, pads, relu=True, wscale=wscale)
+    e = torch_conv2d(torch, t64(torch, x), t64(torch, w), None, (1, 1), pads, (1, 1), 1)
+    if scaled:
+        e = e * torch.from_numpy(wscale)[:, None, None] + t64(torch, b)[:, None, None]
+    assert_close(y, torch.relu(e), np.float32, "few tiles")
+
+
+@pytest.mark.parametrize("shape", [(1, 512, 7, 7, 512), (1, 512, 14, 14, 512),
+                                   (1, 256, 14, 14, 256), (4, 128, 7, 7, 64),
+                                   (1, 128, 28, 28, 128)])
+def test_auto_takes_few_tile_winograd(torch, isa, shape):
+    """VGG's and ResNet-50's deep 3x3 layers of few pixels, fused with batch
+    norm and ReLU: within 1e-5 of the largest output of torch's conv ->
+    batch_norm(eval) -> relu in float64; fewer input channels, more tiles
+    or 32 output channels do not take it."""
+    N, C, H, W, K = shape
+    f32 = np.dtype(np.float32)
+    p = _params.conv_params((N, C, H, W), (K, C, 3, 3), 1, 1, 1, 1)
+    assert conv._few_tile_winograd_pays(p)
+    assert (conv.choose_algorithm(p, f32) == "winograd") == (isa == "avx512")
+    for other in [((N, 64, H, W), (K, 64, 3, 3)), ((N, C, 40, 40), (K, C, 3, 3)),
+                  ((N, C, H, W), (32, C, 3, 3))]:
+        assert not conv._few_tile_winograd_pays(_params.conv_params(*other, 1, 1, 1, 1))
+    rng = rng_for(C * H + K)
+    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, 3, 3), f32)
+    mean, var = randn(rng, (K,), f32), rng.uniform(0.1, 2, K).astype(f32)
+    gamma, beta = randn(rng, (K,), f32), randn(rng, (K,), f32)
+    y = fc.conv2d_bn(x, w, None, mean, var, gamma, beta, padding=1, activation="relu")
+    F = torch.nn.functional
+    e = F.relu(F.batch_norm(F.conv2d(t64(torch, x), t64(torch, w), padding=1),
+                            t64(torch, mean), t64(torch, var), t64(torch, gamma),
+                            t64(torch, beta), False, 0.0, 1e-5))
+    assert_close(y, e, f32, "conv2d_bn, winograd of few tiles")
 
 
 @pytest.mark.parametrize("shape", DILATED)
@@ -183,8 +246,8 @@ def test_auto_winograd_5x5_conv2d_bn_matches_torch(torch, isa, C, K):
 
 @pytest.mark.parametrize("x_shape,dilation,R", [((3, 24, 21, 40), 1, 3), ((7, 24, 8, 8), 1, 3),
                                                 ((2, 24, 21, 40), 2, 3), ((3, 24, 21, 40), 1, 5),
-                                                ((9, 24, 14, 14), 1, 5)],
-                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5"])
+                                                ((9, 24, 14, 14), 1, 5), ((2, 24, 10, 10), 1, 3)],
+                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5", "few"])
 @pytest.mark.parametrize("threads", (1, 3, 16))
 def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape,
                                                 dilation, R):
@@ -203,14 +266,16 @@ def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x
 
 @pytest.mark.parametrize("x_shape,dilation,R", [((2, 6, 13, 37), 1, 3), ((5, 6, 8, 8), 1, 3),
                                                 ((2, 6, 15, 40), 2, 3), ((2, 6, 13, 37), 1, 5),
-                                                ((5, 6, 14, 14), 1, 5), ((3, 6, 6, 5), 1, 5)],
+                                                ((5, 6, 14, 14), 1, 5), ((3, 6, 6, 5), 1, 5),
+                                                ((1, 6, 9, 11), 1, 3)],
                          ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5",
-                              "pairs5x5"])
+                              "pairs5x5", "few"])
 @pytest.mark.parametrize("value", (np.nan, np.inf, -np.inf, 2e37, -1e20))
 def test_winograd_unsafe_inputs_placed_as_torch(torch, isa, value, x_shape, dilation, R):
     """An inf in the input transform would become inf - inf = NaN, and huge
     values could overflow it: the items holding such inputs are computed
-    exactly, so NaN and inf land where torch has them."""
+    exactly (with few tiles, the whole call takes the direct route), so NaN
+    and inf land where torch has them."""
     rng = rng_for(19)
     x, w = randn(rng, x_shape, np.float32), randn(rng, (10, 6, R, R), np.float32)
     w[0, 0, R // 2, R // 2] = 0   # an inf meeting a zero weight: NaN in torch
