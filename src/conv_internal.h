@@ -67,4 +67,9 @@ void fc_pack_nhwc_block_f32(const fc_conv_shape *s, const float *w, const double
 void fc_planes_of_columns_f32(const float *src, int64_t ldo, int64_t nk, int64_t PQ,
                               int64_t o_lo, int64_t o_hi, float *dst);
 
+/* C = A B^T (add: C += A B^T), float32, M x N from A (M x Kr) and B
+ * (N x Kr), row-major; AVX-512 (gemm_nt.c).  0, or FC_ENOMEM. */
+int fc_sgemm_nt_f32(int64_t M, int64_t N, int64_t Kr, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, int add, float *C, int64_t ldc);
+
 #endif
