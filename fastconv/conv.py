@@ -144,16 +144,25 @@ def choose_backward_input_algorithm(p, dtype):
         return "im2col"
     if p.groups == p.C and p.C > 1:
         return "direct"
-    flipped = _params.conv_params(
+    flipped = _flipped(p)
+    if flipped is None:
+        return "im2col"
+    return choose_algorithm(flipped, dtype, input_grad=True)
+
+
+def _flipped(p):
+    """The input gradient's convolution of a stride-1 layer (grad_output
+    with the weight turned and transposed), or None where its padding would
+    be negative."""
+    if not _flip_padding_ok(p):
+        return None
+    return _params.conv_params(
         p.output_shape, (p.C, p.K // p.groups, p.R, p.S), 1,
         ((p.dilation[0] * (p.R - 1) - p.padding[0][0],
           p.dilation[0] * (p.R - 1) - p.padding[0][1]),
          (p.dilation[1] * (p.S - 1) - p.padding[1][0],
           p.dilation[1] * (p.S - 1) - p.padding[1][1])),
-        p.dilation, p.groups) if _flip_padding_ok(p) else None
-    if flipped is None:
-        return "im2col"
-    return choose_algorithm(flipped, dtype, input_grad=True)
+        p.dilation, p.groups)
 
 
 def _streamed_input_pays(p):
@@ -237,7 +246,9 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
     layer takes the weight gradient's choice (r50_3x3s2_128: direct 1.7 ms,
     im2col 2.9, torch autograd 1.6-1.7).
     A stride-1 input gradient that suits Winograd (choose_algorithm) takes
-    it beside the direct weight gradient."""
+    it beside the direct weight gradient; one of few tiles (deep layers of
+    small images, _few_tile_winograd_pays) beside im2col's weight gradient,
+    reading the weight as stored (vgg_512x14's backward 9.3 ms -> 4.5)."""
     algorithm = _params.algorithm_arg(algorithm)
     grad_output, x, weight, p, dtype = _params.conv_backward_inputs(
         grad_output, x, weight, stride, padding, dilation, groups)
@@ -251,11 +262,11 @@ def conv2d_backward(grad_output, x, weight, stride=1, padding=0, dilation=1,
         for_weight = choose_algorithm(p, dtype, backward=True)
         if for_input == "winograd" and for_weight == "direct":
             algorithm = "winograd"   # direct weight gradient, Winograd input gradient
-        elif (for_input in ("streamed", "winograd") and for_weight == "im2col"
-              and _streamed_input_pays(p)):
-            # BLAS weight gradient, streamed input gradient (few pixels: a
-            # forward would take Winograd of few tiles, which the backward
-            # does not pair with im2col)
+        elif for_weight == "im2col" and (
+                (for_input == "streamed" and _streamed_input_pays(p))
+                or (for_input == "winograd" and _few_tile_winograd_pays(_flipped(p)))):
+            # im2col's weight gradient, the input gradient by the streamed
+            # GEMM or (where it applies) Winograd of few tiles
             algorithm = "streamed"
         elif p.stride != (1, 1):
             algorithm = for_weight   # the input gradient is im2col's either way

@@ -57,9 +57,11 @@ CONV_FORWARD(double, fc_conv2d_f64, fc_conv2d_direct_f64, fc_conv2d_direct_f64,
              fc_bn_fold_weight_f64)
 
 /* FC_CONV_STREAMED, for the gradients: the weight gradient by im2col's
- * GEMM (few pixels: the BLAS reads the weight-sized result once) and the
- * input gradient by the streamed GEMM (a stride-1 convolution with the
- * flipped weight); the other algorithms compute both. */
+ * GEMM (few pixels: it writes the weight-sized result once) and the input
+ * gradient by Winograd of few tiles where it applies (float32, dense
+ * stride-1 3x3: reading the weight as stored), else by the streamed GEMM
+ * (a stride-1 convolution with the flipped weight); the other algorithms
+ * compute both. */
 #define CONV_BACKWARD(T, SUF)                                                       \
     static int backward_##SUF(const fc_conv_shape *s, int algo, const T *gy,       \
                               const T *x, const T *w, T *gx, T *gw)                \

@@ -121,6 +121,24 @@ static int input_conv_f64(int algo, const fc_conv_shape *s, const double *x,
     return fc_conv2d_direct_f64(s, x, w, NULL, NULL, 0, y);
 }
 
+/* The same from the forward weight as stored (the whole filter turned):
+ * float32 Winograd of few tiles, under the algorithms that would run
+ * Winograd or the streamed GEMM; FC_WINO_UNSAFE where it does not apply. */
+static int input_conv_turned_f32(int algo, const fc_conv_shape *s, const float *x,
+                                 const float *w, float *y)
+{
+    if (algo != FC_CONV_WINOGRAD && algo != FC_CONV_STREAMED)
+        return FC_WINO_UNSAFE;
+    return fc_conv2d_winograd_flipped_f32(s, x, w, y);
+}
+
+static int input_conv_turned_f64(int algo, const fc_conv_shape *s, const double *x,
+                                 const double *w, double *y)
+{
+    (void)algo; (void)s; (void)x; (void)w; (void)y;
+    return FC_WINO_UNSAFE;
+}
+
 #define T float
 #define FN(name) name##_f32
 #define KERNEL_T fc_direct_f32_kernel

@@ -1240,13 +1240,21 @@ static int FN(grad_input)(const fc_conv_shape *s, const T *gy, const T *w, int a
                 continue;
             if (reached) {
                 fc_conv_shape t = *s;
-                FN(phase_weight)(s, w, &rows, &cols, ws);
+                int r = FC_WINO_UNSAFE;
                 t.C = s->K; t.H = s->P; t.W = s->Q;
                 t.K = s->C; t.R = rows.n; t.S = cols.n; t.P = pu; t.Q = pv;
                 t.sh = t.sw = 1;
                 t.dh = rows.step; t.dw = cols.step;
                 t.pt = -rows.e0; t.pl = -cols.e0;
-                *err = FN(input_conv)(algo, &t, gy, ws, out);
+                /* the whole filter turned: a kernel that reads it as stored */
+                if (one && rows.n == s->R && rows.top == s->R - 1 && rows.rstep == 1 &&
+                    cols.n == s->S && cols.top == s->S - 1 && cols.rstep == 1)
+                    r = FN(input_conv_turned)(algo, &t, gy, w, out);
+                if (r == FC_WINO_UNSAFE) {
+                    FN(phase_weight)(s, w, &rows, &cols, ws);
+                    r = FN(input_conv)(algo, &t, gy, ws, out);
+                }
+                *err = r;
             }
             if (one)
                 continue;

@@ -403,10 +403,17 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  * transposed into y.  V, every tile's input transform, is made once,
  * before the items, by the tile-lane transforms (lane slot[t] of tile t).
  * Inputs or weights out of the safe range send the call to the direct
- * algorithm, which overwrites y whole. */
+ * algorithm, which overwrites y whole.
+ *
+ * flipped: the input gradient of a stride-1 layer, s its convolution of
+ * grad_output (x) with the forward weight w turned half a turn and
+ * transposed (s->K = the forward's C): the transform reads w as it is,
+ * where the direct path first writes the turned copy (a memory-bound pass
+ * over the weights as long as the GEMMs).  Out-of-range values return
+ * FC_WINO_UNSAFE instead, having written gx or not. */
 static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, const float *x,
-                              const float *w, const double *wscale, const float *bias,
-                              int relu, float *y)
+                              const float *w, int flipped, const double *wscale,
+                              const float *bias, int relu, float *y)
 {
     const wino_phase ph = phase_of(s, 0, 0);
     const wino_grid g = grid_of(s, &ph);
@@ -475,9 +482,14 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                 t.accumulate = c0 > 0;
                 for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
                     const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
-                    bad |= f32_winograd_weight_rows_3x3_avx512(
-                        w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, t.cb, u + k, KT,
-                        uplane);
+                    if (flipped)   /* w[c][k]: input channel c, output channel k */
+                        bad |= f32_winograd_weight_flipped_3x3_avx512(
+                            w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, t.cb, u + k,
+                            KT, uplane);
+                    else
+                        bad |= f32_winograd_weight_rows_3x3_avx512(
+                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, t.cb, u + k,
+                            KT, uplane);
                 }
                 for (int xi = 0; xi < 16 && !bad; xi++) {
                     /* the next block's weights, 4 of the 64 rows a point: from
@@ -524,7 +536,19 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
     free(sp);
     if (err)
         return err;
-    return unsafe || wunsafe ? fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y) : 0;
+    if (unsafe || wunsafe)   /* flipped: the caller has the flipped weight made */
+        return flipped ? FC_WINO_UNSAFE : fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+    return 0;
+}
+
+int fc_conv2d_winograd_flipped_f32(const fc_conv_shape *s, const float *gy, const float *w,
+                                   float *gx)
+{
+    wino_kernels kn;
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
+        !select_kernels(&kn, s->R) || s->R != 3 || !few_tiles(s))
+        return FC_WINO_UNSAFE;
+    return winograd_few_tiles(s, &kn, gy, w, 1, NULL, NULL, 0, gx);
 }
 
 int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
@@ -537,7 +561,7 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
         !select_kernels(&kn, s->R))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
     if (few_tiles(s))
-        return winograd_few_tiles(s, &kn, x, w, wscale, bias, relu, y);
+        return winograd_few_tiles(s, &kn, x, w, 0, wscale, bias, relu, y);
 
     const int64_t C = s->C, K = s->K, nkb = (K + FC_WINO_KB - 1) / FC_WINO_KB;
     const int64_t npoints = kn.T * kn.T;

@@ -138,6 +138,9 @@ void f32_winograd_output_block_3x3_avx512(const float *m, int64_t plane,
  * channels-last buffer. */
 int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
                                         float *u, int64_t ldu, int64_t plane);
+/* ... and of the input gradient's convolution, from the forward weight */
+int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc, int64_t cb,
+                                           float *u, int64_t ldu, int64_t plane);
 void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
                                        const float *bias, int relu, float *o, int64_t ldr,
                                        int nrows, int ncols);

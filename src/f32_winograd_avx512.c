@@ -172,6 +172,36 @@ TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int 
     return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
 }
 
+/* The same for the input gradient's convolution, straight from the
+ * forward weight w[k][c][3][3]: its filter (output channel c, input
+ * channel k) is w[k][c] turned half a turn.  Output channels c0 + i (i <
+ * nc <= 16; the rest give zeros) in the lanes, input channels k < cb:
+ * src = w[k0][c0], ldk floats from one k to the next; a k's 16 filters
+ * (144 floats) are transposed at once. */
+TARGET int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc,
+                                                  int64_t cb, float *u, int64_t ldu,
+                                                  int64_t plane)
+{
+    __m512i most = _mm512_setzero_si512();
+    for (int64_t k = 0; k < cb; k++) {
+        const float *sk = src + k * ldk;
+        __m512 r[16], col[16], g[9];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            r[i] = i < nc ? _mm512_maskz_loadu_ps(0x1FF, sk + 9 * i) : _mm512_setzero_ps();
+        for (int line = 0; line < 9 * 16 * 4; line += 64)   /* the next k's filters */
+            __builtin_prefetch((const void *)((uintptr_t)(sk + ldk) + line), 0, 3);
+        f32_transpose_16x16_avx512(r, col);
+        for (int tap = 0; tap < 9; tap++) {
+            g[tap] = col[8 - tap];
+            most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(g[tap]),
+                                                           _mm512_set1_epi32(0x7FFFFFFF)));
+        }
+        weight_doubled_3x3(g, u + k * ldu, plane);
+    }
+    return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
+}
+
 /* G applied to five values g0..g4 (a column or row of a 5x5 filter):
  * G = [1/4 0 0 0 0; 1/6 1/6 1/6 1/6 1/6; 1/6 -1/6 1/6 -1/6 1/6;
  *      1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1]
@@ -732,6 +762,9 @@ int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
 int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
                                         float *u, int64_t ldu, int64_t plane)
 { (void)w; (void)ldw; (void)nk; (void)cb; (void)u; (void)ldu; (void)plane; return 1; }
+int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc, int64_t cb,
+                                           float *u, int64_t ldu, int64_t plane)
+{ (void)src; (void)ldk; (void)nc; (void)cb; (void)u; (void)ldu; (void)plane; return 1; }
 void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
                                        const float *bias, int relu, float *o, int64_t ldr,
                                        int nrows, int ncols)

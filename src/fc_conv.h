@@ -26,7 +26,8 @@ typedef struct {
  * stored, pixels in the vector lanes (conv_streamed.h), for float32 dense
  * layers with AVX-512, the direct algorithm elsewhere; for the gradients,
  * im2col's weight gradient and a stride-1 input gradient (a convolution
- * itself) by the streamed GEMM. */
+ * itself) by Winograd of few tiles where it applies, else by the streamed
+ * GEMM. */
 enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2,
                     FC_CONV_STREAMED = 3 };
 
@@ -35,8 +36,8 @@ enum fc_conv_algo { FC_CONV_IM2COL = 0, FC_CONV_DIRECT = 1, FC_CONV_WINOGRAD = 2
 /* y = conv(x, w') + bias (bias may be NULL), then max(y, 0) when relu,
  * where w'[k] = w[k] * wscale[k] computed in double and rounded once (a
  * batch norm folded in: the bits of fc_bn_fold_weight), or w'= w when
- * wscale is NULL; FC_CONV_STREAMED multiplies each sum by wscale[k]
- * rounded to float instead. */
+ * wscale is NULL; FC_CONV_STREAMED, and FC_CONV_WINOGRAD where it takes
+ * few tiles, multiply each sum by wscale[k] rounded to float instead. */
 int fc_conv2d_f32(const fc_conv_shape *s, int algo, const float *x,
                   const float *w, const double *wscale, const float *bias,
                   int relu, float *y);

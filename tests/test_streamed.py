@@ -229,7 +229,8 @@ def test_streamed_backward_matches_torch(torch, isa, cfg, groups):
 @pytest.mark.parametrize("shape,streamed", [
     ((1, 512, 14, 14, 512, 3), True),     # vgg_512x14: 48 KB of weights a pixel
     ((1, 256, 7, 7, 256, 3), True),
-    ((1, 512, 7, 7, 512, 3), False),      # 192 KB a pixel: the weights' passes dominate
+    ((1, 512, 7, 7, 512, 3), True),       # Winograd of few tiles, the weight as stored
+    ((1, 1024, 7, 7, 100, 3), False),     # 75 KB a pixel, 100 channels: the passes dominate
     ((1, 1024, 7, 7, 256, 1), False),     # 1x1: im2col's plain GEMM
 ])
 def test_auto_backward_takes_streamed_input_gradient(isa, shape, streamed):

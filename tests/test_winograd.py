@@ -155,6 +155,61 @@ def test_auto_takes_few_tile_winograd(torch, isa, shape):
     assert_close(y, e, f32, "conv2d_bn, winograd of few tiles")
 
 
+@pytest.mark.parametrize("shape", [(1, 512, 7, 7, 512, 1), (2, 33, 9, 11, 130, 1),
+                                   (1, 70, 14, 14, 40, 1), (3, 20, 5, 9, 17, 2),
+                                   (1, 128, 20, 20, 64, 1)])
+@pytest.mark.parametrize("algorithm", ("streamed", "winograd"))
+def test_input_gradient_by_few_tiles(torch, isa, shape, algorithm):
+    """A stride-1 3x3 layer's input gradient by Winograd of few tiles,
+    whose transform reads the forward weight as stored (turned and
+    transposed on the way), beside im2col's weight gradient ("streamed") or
+    the direct one ("winograd"): grad_output's 512-128 channels to 512-17
+    input channels, blocks of 64 and 16 channels with parts left over."""
+    N, C, H, W, K, pad = shape
+    rng = rng_for(C * K + H)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    p = _params.conv_params(x.shape, w.shape, 1, pad, 1, 1)
+    g = randn(rng, p.output_shape, np.float32)
+    gi, gw, gb = (np.empty(p.input_shape, np.float32), np.empty(p.weight_shape, np.float32),
+                  np.empty((K,), np.float32))
+    _kernels.conv2d_backward(p, algorithm, g, x, w, gi, gw, gb)
+    xt, wt = t64(torch, x, True), t64(torch, w, True)
+    torch_conv2d(torch, xt, wt, None, (1, 1), ((pad, pad), (pad, pad)), (1, 1),
+                 1).backward(t64(torch, g))
+    assert_close(gi, xt.grad, np.float32, "grad_input")
+    assert_close(gw, wt.grad, np.float32, "grad_weight")
+
+
+@pytest.mark.parametrize("value", (np.inf, -np.inf, 1e36))
+def test_input_gradient_by_few_tiles_unsafe_weights(torch, isa, value):
+    """A weight out of the transform's safe range sends the input gradient
+    to the turned copy and the streamed GEMM: an inf then lands as in the
+    direct kernels' input gradient (NaN where it meets the padding, +-inf
+    elsewhere; the transform would spread inf - inf over the channel), and
+    a huge finite weight gives torch's result."""
+    rng = rng_for(31)
+    x, w = randn(rng, (1, 24, 9, 9), np.float32), randn(rng, (40, 24, 3, 3), np.float32)
+    w[7, 5, 2, 0] = value
+    p = _params.conv_params(x.shape, w.shape, 1, 1, 1, 1)
+    g = randn(rng, p.output_shape, np.float32)
+    got = {}
+    for algorithm in ("streamed", "direct"):
+        gi, gw, gb = (np.empty(p.input_shape, np.float32), np.empty(p.weight_shape, np.float32),
+                      np.empty((40,), np.float32))
+        _kernels.conv2d_backward(p, algorithm, g, x, w, gi, gw, gb)
+        got[algorithm] = gi
+    if np.isinf(value):
+        assert np.isnan(got["streamed"]).any() and np.isinf(got["streamed"]).any()
+        assert_nonfinite_match(got["streamed"], got["direct"], np.float32,
+                               "grad_input, inf weight")
+        return
+    xt, wt = t64(torch, x, True), t64(torch, w, True)
+    torch_conv2d(torch, xt, wt, None, (1, 1), ((1, 1), (1, 1)), (1, 1),
+                 1).backward(t64(torch, g))
+    assert np.isfinite(got["streamed"]).all()
+    assert_close(got["streamed"], xt.grad, np.float32, "grad_input, huge weight")
+
+
 @pytest.mark.parametrize("shape", DILATED)
 def test_winograd_dilated(torch, isa, shape):
     N, C, H, W, K, pads, dil, R = shape + (3,) * (len(shape) == 7)
