@@ -5,10 +5,7 @@
  *   attribute list or nothing), and the operations
  *   VZERO(), VLOAD(mask, ptr), VGATHER(mask, ptr, sw), VBCAST(ptr),
  *   VFMA(a, b, acc), VADD(a, b), VRELU(v), VSTORE(ptr, mask, v) and
- *   VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by side); and
- *   optionally VLOAD_S2(mask2, ptr), every other element of 2 LANES from
- *   ptr, mask2 (2 LANES bits) the elements to read: column stride 2
- *   without a gather.
+ *   VSTORE_PACKED(ptr, mask, v) (the lanes in mask, side by side).
  * Only these lines know the instruction set; the loop nest is shared.
  *
  * Taps run outside, input channels inside: within a tap the lane masks stay
@@ -56,19 +53,6 @@ TARGET void KERNEL_NAME(const fc_direct_tile *t, const T *x, const T *wp,
             }
             if (t->sw == 1) {
                 FC_DIRECT_CHANNEL_LOOP(VLOAD(m[j], px[j] + c * cs))
-#ifdef VLOAD_S2
-            } else if (t->sw == 2) {
-                uint64_t m2[NV];   /* lane l's bit to element 2 l */
-#pragma GCC unroll 16
-                for (int j = 0; j < NV; j++) {
-                    uint64_t b = m[j];
-                    b = (b | b << 8) & 0x00FF00FFu;
-                    b = (b | b << 4) & 0x0F0F0F0Fu;
-                    b = (b | b << 2) & 0x33333333u;
-                    m2[j] = (b | b << 1) & 0x55555555u;
-                }
-                FC_DIRECT_CHANNEL_LOOP(VLOAD_S2(m2[j], px[j] + c * cs))
-#endif
             } else {
                 FC_DIRECT_CHANNEL_LOOP(VGATHER(m[j], px[j] + c * cs, t->sw))
             }

@@ -19,11 +19,6 @@
 #define VGATHER(m, p, sw) _mm512_mask_i32gather_ps(_mm512_setzero_ps(), \
     (__mmask16)(m), _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, \
     6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)(sw))), (p), 4)
-/* two masked loads, then the even elements of their 32 */
-#define VLOAD_S2(m2, p) _mm512_permutex2var_ps(                               \
-    _mm512_maskz_loadu_ps((__mmask16)(m2), (p)),                              \
-    _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), \
-    _mm512_maskz_loadu_ps((__mmask16)((m2) >> 16), (p) + 16))
 #define VBCAST(p) _mm512_set1_ps(*(p))
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VADD(a, b) _mm512_add_ps((a), (b))
