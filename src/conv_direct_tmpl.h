@@ -361,7 +361,10 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
         return FC_ENOMEM;
     for (int64_t n0 = 0; n0 < s->N && !err; n0 += nb) {
         const int64_t nn = s->N - n0 < nb ? s->N - n0 : nb;
-        const int64_t items = nn * G * nrt * nct * nkb;
+        /* blocks fastest: an item is a tile's every block (one decoding,
+         * one set of masks, one hand-out for nkb kernel calls) */
+        const int64_t per_item = weights_outer ? 1 : nkb;
+        const int64_t items = nn * G * nrt * nct * nkb / per_item;
         const T *xin = wh > 0 ? xp : x + n0 * s->C * cs;
         if (wh > 0) {
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -398,19 +401,22 @@ static int FN(direct_rows)(const fc_conv_shape *s, const FN(direct_plan) *pl,
             for (int64_t it = 0; it < items; it++) {
                 if (!ok)
                     continue;
-                int64_t b, g, tile, n;
-                FN(decode_item)(it, weights_outer, nkb, G, nrt * nct, &b, &g, &tile, &n);
+                int64_t b0, g, tile, n;
+                FN(decode_item)(it * per_item, weights_outer, nkb, G, nrt * nct, &b0, &g, &tile,
+                                &n);
                 const int64_t ct = tile % nct, rt = tile / nct;
                 const int64_t oh0 = rt * nv, ow0 = ct * lanes;
                 if (n * nrt * nct + tile != last_tile) {
                     FN(tile_masks)(s, nv, &parts, rt, ct, &t, off, mask);
                     last_tile = n * nrt * nct + tile;
                 }
-                t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
-                pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs,
-                           pl->wp + (g * nkb + b) * Cg * R * S * kb,
-                           pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
-                           y + (((n0 + n) * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
+                for (int64_t b = b0; b < b0 + per_item; b++) {
+                    t.nk = Kg - b * kb < kb ? Kg - b * kb : kb;
+                    pl->ker.fn(&t, xin + (n * s->C + g * Cg) * cs,
+                               pl->wp + (g * nkb + b) * Cg * R * S * kb,
+                               pl->bp ? pl->bp + (g * nkb + b) * kb : NULL,
+                               y + (((n0 + n) * s->K + g * Kg + b * kb) * P + oh0) * Q + ow0);
+                }
             }
             free(off);
             free(mask);
