@@ -492,17 +492,20 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                             KT, uplane);
                 }
                 for (int xi = 0; xi < 16 && !bad; xi++) {
-                    /* the next block's weights, 4 of the 64 rows a point: from
+                    /* the next block's weights, 4 of its 64 rows a point: from
                      * L3 while the GEMMs compute (read all at once by the
-                     * transform, they made it wait) */
-                    if (c0 + cbmax < C)
-                        for (int64_t k = 4 * xi; k < 4 * xi + 4 && k < nk; k++) {
-                            const char *row = (const char *)(w + ((k0 + k) * C + c0 + cbmax) * 9);
-                            const int64_t bytes = (C - c0 - cbmax < cbmax ? C - c0 - cbmax
-                                                                          : cbmax) * 9 * 4;
-                            for (int64_t off = 0; off < bytes; off += 64)
-                                __builtin_prefetch(row + off, 0, 3);
-                        }
+                     * transform, they made it wait; spreading them over
+                     * every GEMM call ran no faster).  Rows: output
+                     * channels (flipped: input channels) */
+                    const int64_t c0n = c0 + cbmax, cbn = C - c0n < cbmax ? C - c0n : cbmax;
+                    const int64_t nrows = c0n >= C ? 0 : flipped ? cbn : nk;
+                    for (int64_t r = 4 * xi; r < 4 * xi + 4 && r < nrows; r++) {
+                        const char *row = (const char *)(
+                            flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
+                        const int64_t bytes = (flipped ? nk : cbn) * 9 * (int64_t)sizeof(float);
+                        for (int64_t off = 0; off < bytes; off += 64)
+                            __builtin_prefetch(row + off, 0, 3);
+                    }
                     for (int64_t t0 = 0; t0 < ntiles; t0 += FC_NHWC_NP) {
                         t.pix = slot + t0;
                         t.np = (int)(ntiles - t0 < FC_NHWC_NP ? ntiles - t0 : FC_NHWC_NP);
