@@ -166,23 +166,9 @@ static int input_conv_turned_f64(int algo, const fc_conv_shape *s, const double 
 #define DW_T fc_dw3x3_f64_fn
 #define DW_WGRAD_T fc_dw3x3_wgrad_f64_fn
 #include "conv_direct_tmpl.h"
-#undef T
-#undef FN
-#undef KERNEL_T
-#undef WGRAD_T
-#undef NHWC_T
-#undef PACK16_T
-#undef DW_T
-#undef DW_WGRAD_T
 
-/* The channels-last walk's weight packing and output transposition, for
- * the Winograd convolution of few tiles (conv_winograd.c). */
-void fc_pack_nhwc_block_f32(const fc_conv_shape *s, const float *w, const double *wscale,
-                            int64_t k0, int64_t c0, int64_t cn, int64_t ld, float *dst)
-{
-    pack_nhwc_block_f32(s, w, wscale, 0, k0, c0, cn, ld, dst);
-}
-
+/* The channels-last walk's output transposition, for the Winograd
+ * convolution of few tiles (conv_winograd.c). */
 void fc_planes_of_columns_f32(const float *src, int64_t ldo, int64_t nk, int64_t PQ,
                               int64_t o_lo, int64_t o_hi, float *dst)
 {

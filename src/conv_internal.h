@@ -56,14 +56,10 @@ static inline int fc_split_outer(int64_t items, int nt)
     return nt > 1 && (items >= 4 * (int64_t)nt || (items >= nt && items % nt == 0));
 }
 
-/* The channels-last walk's pieces that the Winograd convolution of few
- * tiles reuses: output channels [k0, k0 + 64), input channels [c0, c0 +
- * cn) of a dense layer's weight, folded by wscale (NULL: none), packed as
- * [tap][cn][ld] (channels past K zero); and nk (<= 16) columns of a
- * channels-last buffer (pixels ldo apart), pixels [o_lo, o_hi), into
- * their NCHW planes (PQ apart) from dst. */
-void fc_pack_nhwc_block_f32(const fc_conv_shape *s, const float *w, const double *wscale,
-                            int64_t k0, int64_t c0, int64_t cn, int64_t ld, float *dst);
+/* The channels-last walk's output transposition, which the Winograd
+ * convolution of few tiles reuses: nk (<= 16) columns of a channels-last
+ * buffer (pixels ldo apart), pixels [o_lo, o_hi), into their NCHW planes
+ * (PQ apart) from dst. */
 void fc_planes_of_columns_f32(const float *src, int64_t ldo, int64_t nk, int64_t PQ,
                               int64_t o_lo, int64_t o_hi, float *dst);
 

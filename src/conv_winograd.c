@@ -2,7 +2,9 @@
  * (conv_winograd.h): dense 3x3 and 5x5 layers of stride 1 (dilated too, by
  * phases: 3x3 any, 5x5 along rows only), with AVX-512.
  *
- * The weights are transformed once per call (U, [xi][block of 8 output
+ * Two layouts.  Few tiles under many weights (winograd_few_tiles, below)
+ * put output channels in the lanes.  Otherwise tiles fill the lanes:
+ * the weights are transformed once per call (U, [xi][block of 8 output
  * channels][c][8]).  A work item is three groups of 16 tiles: its input
  * transform V (T^2 x C x 48 floats) stays in the thread's L2 while, block
  * by block of 8 output channels, the T^2 GEMMs write M (T^2 x 8 x 48
@@ -134,6 +136,8 @@ static int applies(const fc_conv_shape *s)
            ((s->R == 3 && s->S == 3 && s->dw <= 2) || (s->R == 5 && s->S == 5 && s->dw == 1));
 }
 
+/* Winograd of few tiles: input channels per block of U, output channels
+ * per item (the 6 x 64 kernel's width) */
 #define FC_WINO_FEW_CB 64
 #define FC_WINO_FEW_KT 64
 
@@ -396,14 +400,15 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  * 6 x 64 kernel runs the GEMMs with the tiles broadcast (any number of
  * them, six at a time), and U is made block by block just before use:
  * an item is 64 output channels; for each block of FC_WINO_FEW_CB input
- * channels it packs their folded weights ([tap][c][64], the walk's
- * packing), transforms them into U (16 points x the block x 64: in L2)
- * and accumulates the 16 GEMMs into M (16 points x tiles x 64); then the
- * output transform, bias and ReLU write a channels-last buffer that is
+ * channels it transforms their weights, read as stored, into U (16 points
+ * x the block x 64: in L2) and accumulates the 16 GEMMs into M (16 points
+ * x tiles x 64); then the output transform, the batch norm's factor (it
+ * multiplies the sums: folding it into the weights would need a pass of
+ * its own), the bias and the ReLU write a channels-last buffer that is
  * transposed into y.  V, every tile's input transform, is made once,
  * before the items, by the tile-lane transforms (lane slot[t] of tile t).
- * Inputs or weights out of the safe range send the call to the direct
- * algorithm, which overwrites y whole.
+ * Inputs, weights or factors out of the safe range send the call to the
+ * direct algorithm, which overwrites y whole.
  *
  * flipped: the input gradient of a stride-1 layer, s its convolution of
  * grad_output (x) with the forward weight w turned half a turn and

@@ -1,6 +1,7 @@
 /* AVX-512 transforms of the Winograd convolutions F(2x2, 3x3) and
  * F(2x2, 5x5), float32 (conv_winograd.h): weights 8 output channels to a
- * vector, inputs and outputs 16 tiles to a vector: along one or two runs
+ * vector (for few tiles, 16, and their outputs too: 3x3 only), inputs and
+ * outputs 16 tiles to a vector: along one or two runs
  * of a row of tiles, or a block of tile rows of a narrow image (whole
  * loads and stores, and permutes).  A tile's patch is T x T inputs (T = 4
  * for 3x3 filters, 6 for 5x5); the helpers take T as a constant, so that
