@@ -3,20 +3,29 @@
 
 #include "conv_internal.h"
 
-/* grad_bias[k] = sum of gy over N, P, Q, accumulated in double. */
+/* grad_bias[k] = sum of gy over N, P, Q, accumulated in double: eight
+ * sums side by side (a pixel's index mod 8 picks one), which the compiler
+ * keeps in vectors; one running sum waited out every addition's latency
+ * (11% of cifar_res16's backward). */
+#define BIAS_LANES 8
 #define BIAS_GRAD(T, NAME)                                                   \
     static void NAME(const fc_conv_shape *s, const T *gy, T *gb)             \
     {                                                                        \
         const int64_t PQ = s->P * s->Q;                                      \
         _Pragma("omp parallel for num_threads(fc_get_num_threads()) schedule(static)") \
         for (int64_t k = 0; k < s->K; k++) {                                 \
-            double acc = 0;                                                  \
+            double acc[BIAS_LANES] = {0};                                    \
             for (int64_t n = 0; n < s->N; n++) {                             \
                 const T *row = gy + (n * s->K + k) * PQ;                     \
-                for (int64_t i = 0; i < PQ; i++)                             \
-                    acc += row[i];                                           \
+                int64_t i = 0;                                               \
+                for (; i + BIAS_LANES <= PQ; i += BIAS_LANES)                \
+                    for (int j = 0; j < BIAS_LANES; j++)                     \
+                        acc[j] += row[i + j];                                \
+                for (; i < PQ; i++)                                          \
+                    acc[i % BIAS_LANES] += row[i];                           \
             }                                                                \
-            gb[k] = (T)acc;                                                  \
+            gb[k] = (T)(((acc[0] + acc[1]) + (acc[2] + acc[3])) +            \
+                        ((acc[4] + acc[5]) + (acc[6] + acc[7])));            \
         }                                                                    \
     }
 BIAS_GRAD(float, bias_grad_f32)
