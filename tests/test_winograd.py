@@ -180,6 +180,38 @@ def test_input_gradient_by_few_tiles(torch, isa, shape, algorithm):
     assert_close(gw, wt.grad, np.float32, "grad_weight")
 
 
+@st.composite
+def few_tile_gradients(draw):
+    """Stride-1 3x3 layers whose input gradient has at most 64 tiles."""
+    pads = tuple(tuple(draw(st.integers(0, 2)) for _ in range(2)) for _ in range(2))
+    H = draw(st.integers(max(1, 3 - sum(pads[0])), 12))
+    W = draw(st.integers(max(1, 3 - sum(pads[1])), 12))
+    return dict(N=draw(st.integers(1, 3)), C=draw(st.integers(1, 40)),
+                K=draw(st.integers(1, 40)), H=H, W=W, pads=pads,
+                algorithm=draw(st.sampled_from(("streamed", "winograd"))),
+                seed=draw(st.integers(0, 2**31 - 1)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(cfg=few_tile_gradients())
+def test_input_gradient_by_few_tiles_random(torch, isa, cfg):
+    """Random shapes: channel blocks and rows left over, one to three
+    images, asymmetric padding; the input and weight gradients against
+    torch's in float64."""
+    rng = rng_for(cfg["seed"])
+    x = randn(rng, (cfg["N"], cfg["C"], cfg["H"], cfg["W"]), np.float32)
+    w = randn(rng, (cfg["K"], cfg["C"], 3, 3), np.float32)
+    p = _params.conv_params(x.shape, w.shape, 1, cfg["pads"], 1, 1)
+    g = randn(rng, p.output_shape, np.float32)
+    gi, gw, gb = (np.empty(p.input_shape, np.float32), np.empty(p.weight_shape, np.float32),
+                  np.empty((cfg["K"],), np.float32))
+    _kernels.conv2d_backward(p, cfg["algorithm"], g, x, w, gi, gw, gb)
+    xt, wt = t64(torch, x, True), t64(torch, w, True)
+    torch_conv2d(torch, xt, wt, None, (1, 1), cfg["pads"], (1, 1), 1).backward(t64(torch, g))
+    assert_close(gi, xt.grad, np.float32, "grad_input")
+    assert_close(gw, wt.grad, np.float32, "grad_weight")
+
+
 @pytest.mark.parametrize("value", (np.inf, -np.inf, 1e36))
 def test_input_gradient_by_few_tiles_unsafe_weights(torch, isa, value):
     """A weight out of the transform's safe range sends the input gradient
