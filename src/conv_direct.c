@@ -123,12 +123,12 @@ static int input_conv_f64(int algo, const fc_conv_shape *s, const double *x,
 
 /* The same from the forward weight as stored (the whole filter turned):
  * float32 Winograd of few tiles, under the algorithms that would run
- * Winograd or the streamed GEMM; FC_WINO_UNSAFE where it does not apply. */
+ * Winograd or the streamed GEMM; FC_WINO_DECLINED where it does not apply. */
 static int input_conv_turned_f32(int algo, const fc_conv_shape *s, const float *x,
                                  const float *w, float *y)
 {
     if (algo != FC_CONV_WINOGRAD && algo != FC_CONV_STREAMED)
-        return FC_WINO_UNSAFE;
+        return FC_WINO_DECLINED;
     return fc_conv2d_winograd_flipped_f32(s, x, w, y);
 }
 
@@ -136,7 +136,7 @@ static int input_conv_turned_f64(int algo, const fc_conv_shape *s, const double 
                                  const double *w, double *y)
 {
     (void)algo; (void)s; (void)x; (void)w; (void)y;
-    return FC_WINO_UNSAFE;
+    return FC_WINO_DECLINED;
 }
 
 #define T float

@@ -1162,29 +1162,18 @@ static FN(phase_axis) FN(phase_of)(int64_t a, int64_t st, int64_t pad, int64_t d
  * one contiguous read and the 16 rows of ws advance together (element by
  * element over c then k, each read was a new cache line: 2.9 ms of
  * vgg_512x14's 9.4 MB on one thread). */
-#ifndef FC_PHASE_MAXTAPS
-#define FC_PHASE_MAXTAPS 121   /* an 11 x 11 filter's taps */
-#endif
-static void FN(phase_weight)(const fc_conv_shape *s, const T *w, const FN(phase_axis) *rows,
-                             const FN(phase_axis) *cols, T *ws)
+static int FN(phase_weight)(const fc_conv_shape *s, const T *w, const FN(phase_axis) *rows,
+                            const FN(phase_axis) *cols, T *ws)
 {
     const int64_t G = s->groups, Cg = s->C / G, Kg = s->K / G, S = s->S;
     const int64_t RS = s->R * S, M = rows->n, N = cols->n, MN = M * N, CB = 16;
     const int64_t ncb = (Cg + CB - 1) / CB;
-    /* where each phase tap reads its filter (at most R S of them): the
-     * index arithmetic once per call, not once per weight (a pass over 9
-     * MB of weights took 1.4 ms with it inside) */
-    int64_t idx[FC_PHASE_MAXTAPS];
-    if (MN > FC_PHASE_MAXTAPS) {
-        for (int64_t gk = 0; gk < G * Kg; gk++)
-            for (int64_t c = 0; c < Cg; c++)
-                for (int64_t m = 0; m < M; m++)
-                    for (int64_t n = 0; n < N; n++)
-                        ws[((gk / Kg * Cg + c) * Kg + gk % Kg) * MN + m * N + n] =
-                            w[(gk * Cg + c) * RS + (rows->top - m * rows->rstep) * S +
-                              cols->top - n * cols->rstep];
-        return;
-    }
+    /* where each phase tap reads its filter: the index arithmetic once per
+     * call, not once per weight (a pass over 9 MB of weights took 1.4 ms
+     * with it inside) */
+    int64_t *idx = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)MN);
+    if (idx == NULL)
+        return FC_ENOMEM;
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++)
             idx[m * N + n] = (rows->top - m * rows->rstep) * S + cols->top - n * cols->rstep;
@@ -1201,6 +1190,8 @@ static void FN(phase_weight)(const fc_conv_shape *s, const T *w, const FN(phase_
             }
         }
     }
+    free(idx);
+    return 0;
 }
 
 /* The input gradient by phases: phase (a, b) of the input, pixels (sh u +
@@ -1246,21 +1237,19 @@ static int FN(grad_input)(const fc_conv_shape *s, const T *gy, const T *w, int a
                 continue;
             if (reached) {
                 fc_conv_shape t = *s;
-                int r = FC_WINO_UNSAFE;
                 t.C = s->K; t.H = s->P; t.W = s->Q;
                 t.K = s->C; t.R = rows.n; t.S = cols.n; t.P = pu; t.Q = pv;
                 t.sh = t.sw = 1;
                 t.dh = rows.step; t.dw = cols.step;
                 t.pt = -rows.e0; t.pl = -cols.e0;
-                /* the whole filter turned: a kernel that reads it as stored */
-                if (one && rows.n == s->R && rows.top == s->R - 1 && rows.rstep == 1 &&
-                    cols.n == s->S && cols.top == s->S - 1 && cols.rstep == 1)
-                    r = FN(input_conv_turned)(algo, &t, gy, w, out);
-                if (r == FC_WINO_UNSAFE) {
-                    FN(phase_weight)(s, w, &rows, &cols, ws);
-                    r = FN(input_conv)(algo, &t, gy, ws, out);
+                /* stride 1: the whole filter turned, which a kernel may
+                 * read as stored; else (or where it declines) the copy */
+                *err = one ? FN(input_conv_turned)(algo, &t, gy, w, out) : FC_WINO_DECLINED;
+                if (*err == FC_WINO_DECLINED) {
+                    *err = FN(phase_weight)(s, w, &rows, &cols, ws);
+                    if (!*err)
+                        *err = FN(input_conv)(algo, &t, gy, ws, out);
                 }
-                *err = r;
             }
             if (one)
                 continue;

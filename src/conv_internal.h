@@ -71,9 +71,9 @@ int fc_sgemm_nt_f32(int64_t M, int64_t N, int64_t Kr, const float *A, int64_t ld
 /* The input gradient of a dense stride-1 3x3 layer by Winograd of few
  * tiles (conv_winograd.c), s its convolution of gy with the forward weight
  * w turned and transposed (s->C the forward's K), read from w as it is:
- * 0, FC_ENOMEM, or FC_WINO_UNSAFE where it does not apply or met values
+ * 0, FC_ENOMEM, or FC_WINO_DECLINED where it does not apply or met values
  * out of its safe range (gx then to be computed otherwise). */
-#define FC_WINO_UNSAFE (-1)
+#define FC_WINO_DECLINED (-1)
 int fc_conv2d_winograd_flipped_f32(const fc_conv_shape *s, const float *gy, const float *w,
                                    float *gx);
 

@@ -141,9 +141,15 @@ static int applies(const fc_conv_shape *s)
 #define FC_WINO_FEW_CB 64
 #define FC_WINO_FEW_KT 64
 
+/* 2 x 2 output tiles of an undilated layer, over the batch */
+static int64_t tiles_of(const fc_conv_shape *s)
+{
+    return s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
+}
+
 static int few_tiles(const fc_conv_shape *s)
 {
-    const int64_t tiles = s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
+    const int64_t tiles = tiles_of(s);
     return s->R == 3 && s->dh == 1 && s->dw == 1 &&
            (tiles <= FC_WINO_FEW_TILES || (tiles <= FC_WINO_FEW_TILES_DEEP && s->C >= 128));
 }
@@ -157,7 +163,7 @@ double fc_conv2d_winograd_efficiency_f32(const fc_conv_shape *s)
     if (!applies(s) || !select_kernels(&k, s->R) || s->N * s->P * s->Q * s->K == 0)
         return 0.0;
     if (few_tiles(s)) {   /* tiles six at a time, output channels 64 */
-        const int64_t tiles = s->N * ((s->P + 1) / 2) * ((s->Q + 1) / 2);
+        const int64_t tiles = tiles_of(s);
         const int64_t kp = (s->K + FC_WINO_FEW_KT - 1) / FC_WINO_FEW_KT * FC_WINO_FEW_KT;
         return (double)(s->N * s->P * s->Q) / (double)((tiles + 5) / 6 * 6 * 4) *
                (double)s->K / (double)kp;
@@ -415,7 +421,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  * transposed (s->K = the forward's C): the transform reads w as it is,
  * where the direct path first writes the turned copy (a memory-bound pass
  * over the weights as long as the GEMMs).  Out-of-range values return
- * FC_WINO_UNSAFE instead, having written gx or not. */
+ * FC_WINO_DECLINED instead, having written gx or not. */
 static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, const float *x,
                               const float *w, int flipped, const double *wscale,
                               const float *bias, int relu, float *y)
@@ -545,7 +551,7 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
     if (err)
         return err;
     if (unsafe || wunsafe)   /* flipped: the caller has the flipped weight made */
-        return flipped ? FC_WINO_UNSAFE : fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+        return flipped ? FC_WINO_DECLINED : fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
     return 0;
 }
 
@@ -555,7 +561,7 @@ int fc_conv2d_winograd_flipped_f32(const fc_conv_shape *s, const float *gy, cons
     wino_kernels kn;
     if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
         !select_kernels(&kn, s->R) || s->R != 3 || !few_tiles(s))
-        return FC_WINO_UNSAFE;
+        return FC_WINO_DECLINED;
     return winograd_few_tiles(s, &kn, gy, w, 1, NULL, NULL, 0, gx);
 }
 
