@@ -44,7 +44,9 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     Deep 3x3 layers of few pixels (VGG's 512 channels at 14x14,
     ResNet-50's at 7x7) take a Winograd whose lanes hold output channels
     and which transforms the weights block by block as it uses them
-    (_few_tile_winograd_pays).
+    (_few_tile_winograd_pays).  Dense 3x3 layers of stride 2 take the same
+    walk with 25 multiplications per 2x2 outputs where the direct kernels
+    make 36 (_strided_winograd_pays).
 
     Other layers whose weights outweigh their pixels (ResNet-50's last
     stage: 7x7 images under 1-9 MB of weights) take the streamed algorithm
@@ -80,7 +82,8 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
         enough = p.N * p.P * p.Q >= 256
         filled = _kernels.conv2d_wgrad_efficiency(p, dtype) >= 0.5
         return "direct" if enough and filled else "im2col"
-    if dtype == np.float32 and isa == "avx512" and _few_tile_winograd_pays(p):
+    if dtype == np.float32 and isa == "avx512" and (
+            _few_tile_winograd_pays(p) or _strided_winograd_pays(p)):
         return "winograd"
     if (dtype == np.float32 and isa == "avx512" and p.groups == 1 and p.stride[1] <= 2
             and p.N * p.P * p.Q <= 200
@@ -114,6 +117,21 @@ def _few_tile_winograd_pays(p):
     tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
     return (p.groups == 1 and (p.R, p.S) == (3, 3) and p.stride == (1, 1)
             and p.dilation == (1, 1) and p.C >= 128 and p.K >= 64 and tiles <= 256)
+
+
+def _strided_winograd_pays(p):
+    """Dense undilated 3x3 layers of stride 2 with 64-256 2x2 output tiles
+    and 32 input channels or more: the C side's Winograd of few tiles for
+    stride 2 (each row and column's two outputs from three points, the
+    middle one shared: 5 products where the direct sum makes 6, by
+    additions alone) beats the direct kernels: ResNet-50's 128 channels at
+    56x56 -> 28x28 1.24x, 32-256 channels at 32x32-56x56 1.1-1.3x; at 16
+    tiles (512 channels, 7x7 outputs) transforming the weights costs more
+    than the multiplications it saves (0.5x the streamed GEMM), at 49 a
+    tie with it."""
+    tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
+    return (p.groups == 1 and (p.R, p.S) == (3, 3) and p.stride == (2, 2)
+            and p.dilation == (1, 1) and p.C >= 32 and 64 <= tiles <= 256)
 
 
 def _winograd_pays(p):

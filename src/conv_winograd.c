@@ -141,6 +141,17 @@ static int applies(const fc_conv_shape *s)
 #define FC_WINO_FEW_CB 64
 #define FC_WINO_FEW_KT 64
 
+/* ... and for stride 2, where U's rows are FC_WINO_S2_CB input channels
+ * times up to 4 products */
+#define FC_WINO_S2_CB 32
+
+/* Floats before point xi's plane in V (chans: input channels, ld: floats
+ * per row) or U: stride 1 takes one row per channel at each point. */
+static int64_t few_offset(int s2, int xi, int64_t chans, int64_t ld)
+{
+    return s2 ? fc_wino_s2_offset(xi, chans, ld) : xi * (chans * ld + 16);
+}
+
 /* 2 x 2 output tiles of an undilated layer, over the batch */
 static int64_t tiles_of(const fc_conv_shape *s)
 {
@@ -152,6 +163,13 @@ static int few_tiles(const fc_conv_shape *s)
     const int64_t tiles = tiles_of(s);
     return s->R == 3 && s->dh == 1 && s->dw == 1 &&
            (tiles <= FC_WINO_FEW_TILES || (tiles <= FC_WINO_FEW_TILES_DEEP && s->C >= 128));
+}
+
+/* Stride 2 (conv_winograd.h): few tiles only */
+static int strided_few_tiles(const fc_conv_shape *s)
+{
+    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 2 && s->sw == 2 &&
+           s->dh == 1 && s->dw == 1 && tiles_of(s) <= FC_WINO_FEW_TILES_DEEP;
 }
 
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
@@ -426,19 +444,32 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                               const float *w, int flipped, const double *wscale,
                               const float *bias, int relu, float *y)
 {
+    const int s2 = s->sh == 2, npoints = s2 ? 9 : 16;
     const wino_phase ph = phase_of(s, 0, 0);
     const wino_grid g = grid_of(s, &ph);
     const int64_t C = s->C, K = s->K, PQ = s->P * s->Q, KT = FC_WINO_FEW_KT;
-    const int64_t ntiles = s->N * g.th * g.tw, nkb = (K + KT - 1) / KT;
-    const int64_t cbmax = C < FC_WINO_FEW_CB ? C : FC_WINO_FEW_CB;
-    /* V: [xi][c][slot]; planes one cache line over a multiple of 16 */
-    const int64_t ldv = g.ngroups * FC_WINO_LANES, vplane = C * ldv + 16;
-    const int64_t uplane = cbmax * KT + 16, mplane = ntiles * KT + 16;
+    const int64_t th = (s->P + 1) / 2, tw = (s->Q + 1) / 2, gpr = (tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
+    const int64_t ntiles = s->N * th * tw, nkb = (K + KT - 1) / KT;
+    const int64_t cbfew = s2 ? FC_WINO_S2_CB : FC_WINO_FEW_CB, cbmax = C < cbfew ? C : cbfew;
+    /* stride 2: groups of up to 16 tiles of one row of tiles */
+    const int64_t ngroups = s2 ? s->N * th * gpr : g.ngroups;
+    /* V: [xi][c len + q][slot]; planes one cache line over a multiple of 16 */
+    const int64_t ldv = ngroups * FC_WINO_LANES, mplane = ntiles * KT + 16;
     const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
+    int64_t voff[17], uoff[17];   /* points' planes in V and U; [npoints]: the sizes */
     const int nt = fc_get_num_threads();
     static const int64_t tap0 = 0;
     int err = 0, unsafe = 0, wunsafe = 0;
-    float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)(16 * vplane) * sizeof(float));
+    for (int xi = 0; xi <= npoints; xi++) {
+        voff[xi] = few_offset(s2, xi, C, ldv);
+        uoff[xi] = few_offset(s2, xi, cbmax, KT);
+    }
+    const int64_t vsize = voff[npoints], usize = uoff[npoints];
+    /* Fewer blocks of output channels than threads: each block's rows of
+     * tiles split too (each part transforms the block's weights again) */
+    const int64_t trows = s->N * th, want = nkb < nt ? (nt + nkb - 1) / nkb : 1;
+    const int64_t nsplit = want < trows ? want : trows, rchunk = (trows + nsplit - 1) / nsplit;
+    float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
     int64_t *slot = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)ntiles);
     /* the output transform reads 64 channels of factors and bias */
     float *sp = (float *)fc_calloc((size_t)(2 * nkb * KT), sizeof(float));
@@ -453,18 +484,24 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
         bp[k] = bias ? bias[k] : 0.0f;
         unsafe |= !isfinite(sp[k]);
     }
-    for (int64_t i = 0; i < g.ngroups; i++) {
-        const wino_group gr = group_at(&ph, &g, i);
-        for (int r = 0; r < gr.nrun; r++)
-            for (int l = 0; l < gr.run[r].len; l++)
-                slot[(gr.run[r].n * g.th + gr.run[r].tr) * g.tw + gr.run[r].tc + l] =
-                    i * FC_WINO_LANES + gr.run[r].l0 + l;
-    }
+    if (s2)
+        for (int64_t t = 0; t < ntiles; t++) {
+            const int64_t tc = t % tw, row = t / tw;   /* row: n th + tr */
+            slot[t] = (row * gpr + tc / FC_WINO_LANES) * FC_WINO_LANES + tc % FC_WINO_LANES;
+        }
+    else
+        for (int64_t i = 0; i < g.ngroups; i++) {
+            const wino_group gr = group_at(&ph, &g, i);
+            for (int r = 0; r < gr.nrun; r++)
+                for (int l = 0; l < gr.run[r].len; l++)
+                    slot[(gr.run[r].n * g.th + gr.run[r].tr) * g.tw + gr.run[r].tc + l] =
+                        i * FC_WINO_LANES + gr.run[r].l0 + l;
+        }
 
 #pragma omp parallel num_threads(nt)
     {
-        float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)(16 * uplane) * sizeof(float));
-        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(16 * mplane) * sizeof(float));
+        float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(npoints * mplane) * sizeof(float));
         float *ob = (float *)fc_scratch(FC_SLOT_COL, (size_t)(s->N * PQ * KT) * sizeof(float));
         fc_nhwc_tile t;
         if (u == NULL || m == NULL || ob == NULL) {
@@ -473,55 +510,73 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
         }
         /* V, by group and chunk of channels */
 #pragma omp for schedule(dynamic) reduction(|:unsafe)
-        for (int64_t i = 0; i < g.ngroups * nchunks; i++) {
+        for (int64_t i = 0; i < ngroups * nchunks; i++) {
             const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
-            const wino_group gr = group_at(&ph, &g, i / nchunks);
-            fc_wino_block bk;
-            unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
-                                  v + c0 * ldv + i / nchunks * FC_WINO_LANES, ldv, vplane, &bk);
+            const int64_t gi = i / nchunks;
+            if (s2) {
+                const int64_t row = gi / gpr, tc0 = gi % gpr * FC_WINO_LANES;
+                const int64_t n = row / th, tr = row % th;
+                unsafe |= f32_winograd_input_s2_3x3_avx512(
+                    x + n * C * s->H * s->W, c0, nc, C, s->H, s->W, 4 * tr - s->pt,
+                    4 * tc0 - s->pl, (int)(tw - tc0 < FC_WINO_LANES ? tw - tc0 : FC_WINO_LANES),
+                    v + gi * FC_WINO_LANES, ldv);
+            } else {
+                const wino_group gr = group_at(&ph, &g, gi);
+                fc_wino_block bk;
+                unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
+                                      v + c0 * ldv + gi * FC_WINO_LANES, ldv, voff[1], &bk);
+            }
         }
         memset(&t, 0, sizeof t);
         t.taps = 1; t.tapoff = &tap0; t.cs = ldv; t.ws = KT; t.ldo = KT;
 #pragma omp for schedule(dynamic) reduction(|:wunsafe)
-        for (int64_t b = 0; b < nkb; b++) {
-            const int64_t k0 = b * KT, nk = K - k0 < KT ? K - k0 : KT;
+        for (int64_t it = 0; it < nkb * nsplit; it++) {
+            const int64_t b = it / nsplit, k0 = b * KT, nk = K - k0 < KT ? K - k0 : KT;
+            const int64_t r0 = it % nsplit * rchunk, r1 = r0 + rchunk < trows ? r0 + rchunk : trows;
             int bad = 0;
-            if (err || unsafe)
+            if (err || unsafe || r0 >= r1)
                 continue;
             for (int64_t c0 = 0; c0 < C && !bad; c0 += cbmax) {
-                t.cb = C - c0 < cbmax ? C - c0 : cbmax;
+                const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
                 t.accumulate = c0 > 0;
                 for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
                     const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
-                    if (flipped)   /* w[c][k]: input channel c, output channel k */
+                    if (s2)
+                        bad |= f32_winograd_weight_s2_3x3_avx512(
+                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, cb, u + k,
+                            KT, cbmax);
+                    else if (flipped)   /* w[c][k]: input channel c, output channel k */
                         bad |= f32_winograd_weight_flipped_3x3_avx512(
-                            w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, t.cb, u + k,
-                            KT, uplane);
+                            w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, cb, u + k,
+                            KT, uoff[1]);
                     else
                         bad |= f32_winograd_weight_rows_3x3_avx512(
-                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, t.cb, u + k,
-                            KT, uplane);
+                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, cb, u + k,
+                            KT, uoff[1]);
                 }
-                for (int xi = 0; xi < 16 && !bad; xi++) {
-                    /* the next block's weights, 4 of its 64 rows a point: from
-                     * L3 while the GEMMs compute (read all at once by the
-                     * transform, they made it wait; spreading them over
-                     * every GEMM call ran no faster).  Rows: output
-                     * channels (flipped: input channels) */
+                for (int xi = 0; xi < npoints && !bad; xi++) {
+                    /* the next block's weights, a few of its 64 rows a
+                     * point: from L3 while the GEMMs compute (read all at
+                     * once by the transform, they made it wait; spreading
+                     * them over every GEMM call ran no faster).  Rows:
+                     * output channels (flipped: input channels) */
                     const int64_t c0n = c0 + cbmax, cbn = C - c0n < cbmax ? C - c0n : cbmax;
                     const int64_t nrows = c0n >= C ? 0 : flipped ? cbn : nk;
-                    for (int64_t r = 4 * xi; r < 4 * xi + 4 && r < nrows; r++) {
+                    const int64_t per = (KT + npoints - 1) / npoints;
+                    const int len = s2 ? fc_wino_s2_len(xi) : 1;
+                    for (int64_t r = per * xi; r < per * (xi + 1) && r < nrows; r++) {
                         const char *row = (const char *)(
                             flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
                         const int64_t bytes = (flipped ? nk : cbn) * 9 * (int64_t)sizeof(float);
                         for (int64_t off = 0; off < bytes; off += 64)
                             __builtin_prefetch(row + off, 0, 3);
                     }
-                    for (int64_t t0 = 0; t0 < ntiles; t0 += FC_NHWC_NP) {
+                    t.cb = cb * len;
+                    for (int64_t t0 = r0 * tw; t0 < r1 * tw; t0 += FC_NHWC_NP) {
                         t.pix = slot + t0;
-                        t.np = (int)(ntiles - t0 < FC_NHWC_NP ? ntiles - t0 : FC_NHWC_NP);
-                        f32_conv_direct_nhwc_6x64_avx512(&t, v + xi * vplane + c0 * ldv,
-                                                         u + xi * uplane, NULL,
+                        t.np = (int)(r1 * tw - t0 < FC_NHWC_NP ? r1 * tw - t0 : FC_NHWC_NP);
+                        f32_conv_direct_nhwc_6x64_avx512(&t, v + voff[xi] + c0 * len * ldv,
+                                                         u + uoff[xi], NULL,
                                                          m + xi * mplane + t0 * KT);
                     }
                 }
@@ -529,21 +584,24 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
             wunsafe |= bad;
             if (bad)
                 continue;
-            for (int64_t n = 0; n < s->N; n++)
-                for (int64_t tr = 0; tr < g.th; tr++)
-                    for (int64_t tc = 0; tc < g.tw; tc++) {
-                        const int64_t tile = (n * g.th + tr) * g.tw + tc;
-                        const int rows = s->P - 2 * tr < 2 ? 1 : 2;
-                        const int cols = s->Q - 2 * tc < 2 ? 1 : 2;
-                        f32_winograd_output_cl_3x3_avx512(
-                            m + tile * KT, mplane, wscale ? sp + k0 : NULL, bp + k0, relu,
-                            ob + (n * PQ + 2 * tr * s->Q + 2 * tc) * KT, s->Q, rows, cols);
-                    }
-            for (int64_t n = 0; n < s->N; n++)
+            for (int64_t row = r0; row < r1; row++) {
+                const int64_t n = row / th, tr = row % th;
+                const int rows = s->P - 2 * tr < 2 ? 1 : 2;
+                for (int64_t tc = 0; tc < tw; tc++) {
+                    const int cols = s->Q - 2 * tc < 2 ? 1 : 2;
+                    (s2 ? f32_winograd_output_s2_3x3_avx512 : f32_winograd_output_cl_3x3_avx512)(
+                        m + (row * tw + tc) * KT, mplane, wscale ? sp + k0 : NULL, bp + k0, relu,
+                        ob + (n * PQ + 2 * tr * s->Q + 2 * tc) * KT, s->Q, rows, cols);
+                }
+            }
+            for (int64_t n = r0 / th; n * th < r1; n++) {   /* the images' output rows */
+                const int64_t lo = (r0 > n * th ? r0 - n * th : 0) * 2 * s->Q;
+                const int64_t hi = r1 < (n + 1) * th ? (r1 - n * th) * 2 * s->Q : PQ;
                 for (int64_t k = 0; k < nk; k += 16)
                     fc_planes_of_columns_f32(ob + n * PQ * KT + k, KT,
-                                             nk - k < 16 ? nk - k : 16, PQ, 0, PQ,
+                                             nk - k < 16 ? nk - k : 16, PQ, lo, hi,
                                              y + (n * K + k0 + k) * PQ);
+            }
         }
     }
     free(slot);
@@ -571,8 +629,11 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 {
     wino_kernels kn;
     wino_call cl;
-    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !applies(s) ||
-        !select_kernels(&kn, s->R))
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !select_kernels(&kn, s->R))
+        return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
+    if (strided_few_tiles(s))
+        return winograd_few_tiles(s, &kn, x, w, 0, wscale, bias, relu, y);
+    if (!applies(s))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
     if (few_tiles(s))
         return winograd_few_tiles(s, &kn, x, w, 0, wscale, bias, relu, y);

@@ -37,6 +37,13 @@ static inline uint32_t lanes_inside(int64_t first, int64_t W)
     return hi <= lo ? 0 : (uint32_t)(((uint64_t)1 << hi) - ((uint64_t)1 << lo));
 }
 
+/* The bits of the largest magnitude so far (NaN's are larger than inf's),
+ * and whether they exceed the safe range. */
+#define MAGNITUDE_MAX(most, v) _mm512_max_epu32((most), _mm512_and_si512( \
+    _mm512_castps_si512(v), _mm512_set1_epi32(0x7FFFFFFF)))
+#define PAST_SAFE(most) (_mm512_cmpgt_epu32_mask((most), \
+    _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0)
+
 /* ------------------------------------------------------------------ */
 /* weights */
 
@@ -129,48 +136,120 @@ TARGET INLINE void weight_doubled_3x3(const __m512 g[9], float *o, int64_t plane
     }
 }
 
+/* Sixteen filters' taps into the lanes: rows src + i ldw (the first nk of
+ * 16; the rest give zeros), nc <= 16 input channels of 9 taps each,
+ * transposed 16 columns at a time into tmp[c][tap][k] (an L1 buffer). */
+TARGET INLINE void filters_to_lanes(const float *src, int64_t ldw, int nk, int nc, float *tmp)
+{
+    for (int j = 0; j < 9 * nc; j += 16) {
+        const int ncols = 9 * nc - j < 16 ? 9 * nc - j : 16;
+        const __mmask16 m = (__mmask16)((1u << ncols) - 1);
+        __m512 r[16], col[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++) {
+            r[i] = i < nk ? _mm512_maskz_loadu_ps(m, src + i * ldw + j) : _mm512_setzero_ps();
+            /* (past the row's end: only prefetched, never read) */
+            __builtin_prefetch((const void *)((uintptr_t)(src + i * ldw + j) +
+                                              FC_WINO_WEIGHT_AHEAD), 0, 3);
+        }
+        f32_transpose_16x16_avx512(r, col);
+#pragma GCC unroll 16
+        for (int q = 0; q < 16; q++)
+            _mm512_store_ps(tmp + (j + q) * 16, col[q]);
+    }
+}
+
 /* 16 filters in the lanes, read straight from the weight: rows w + i ldw
  * (the first nk of 16; the rest give zeros), input channels [0, cb).
- * Sixteen channels at a time, their 9 taps are transposed 16 columns at a
- * time into an L1 buffer that the (doubled) transform then reads:
- * u[xi plane + c ldu + k]. */
+ * Sixteen channels at a time, their 9 taps go through an L1 buffer that
+ * the (doubled) transform then reads: u[xi plane + c ldu + k]. */
 TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk,
                                                int64_t cb, float *u, int64_t ldu,
                                                int64_t plane)
 {
     float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
-    /* the largest magnitude's bits (NaN's are larger than inf's) */
     __m512i most = _mm512_setzero_si512();
     for (int64_t c0 = 0; c0 < cb; c0 += 16) {
         const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
-        const float *src = w + c0 * 9;
-        for (int j = 0; j < 9 * nc; j += 16) {
-            const int ncols = 9 * nc - j < 16 ? 9 * nc - j : 16;
-            const __mmask16 m = (__mmask16)((1u << ncols) - 1);
-            __m512 r[16], col[16];
-#pragma GCC unroll 16
-            for (int i = 0; i < 16; i++) {
-                r[i] = i < nk ? _mm512_maskz_loadu_ps(m, src + i * ldw + j) : _mm512_setzero_ps();
-                /* (past the row's end: only prefetched, never read) */
-                __builtin_prefetch((const void *)((uintptr_t)(src + i * ldw + j) +
-                                                  FC_WINO_WEIGHT_AHEAD), 0, 3);
-            }
-            f32_transpose_16x16_avx512(r, col);
-#pragma GCC unroll 16
-            for (int q = 0; q < 16; q++)
-                _mm512_store_ps(tmp + (j + q) * 16, col[q]);
-        }
+        filters_to_lanes(w + c0 * 9, ldw, nk, nc, tmp);
         for (int c = 0; c < nc; c++) {
             __m512 g[9];
             for (int tap = 0; tap < 9; tap++) {
                 g[tap] = _mm512_load_ps(tmp + (c * 9 + tap) * 16);
-                most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(g[tap]),
-                                                               _mm512_set1_epi32(0x7FFFFFFF)));
+                most = MAGNITUDE_MAX(most, g[tap]);
             }
             weight_doubled_3x3(g, u + (c0 + c) * ldu, plane);
         }
     }
-    return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
+    return PAST_SAFE(most);
+}
+
+/* Stride 2 (conv_winograd.h): the five factors of a row or column of
+ * three taps, in product order (point 0: g0, g1; point 1: g0 + g2;
+ * point 2: g2, g1), and the points and products they belong to. */
+TARGET INLINE void weight_s2_1d(__m512 g0, __m512 g1, __m512 g2, __m512 o[5])
+{
+    o[0] = g0;
+    o[1] = g1;
+    o[2] = _mm512_add_ps(g0, g2);
+    o[3] = g2;
+    o[4] = g1;
+}
+
+static const int S2_POINT[5] = {0, 0, 1, 2, 2}, S2_PRODUCT[5] = {0, 1, 0, 0, 1};
+
+/* Where the 25 vectors e[row factor][column factor] of input channel c go:
+ * its point's row c len + q, at o + base[5 a + b] + c step[5 a + b]. */
+static void s2_places(const int64_t off[9], int64_t ld, int64_t base[25], int64_t step[25])
+{
+    for (int a = 0; a < 5; a++)
+        for (int b = 0; b < 5; b++) {
+            const int xi = 3 * S2_POINT[a] + S2_POINT[b];
+            base[5 * a + b] = off[xi] + (S2_PRODUCT[a] * (S2_POINT[b] == 1 ? 1 : 2) + S2_PRODUCT[b]) * ld;
+            step[5 * a + b] = fc_wino_s2_len(xi) * ld;
+        }
+}
+
+TARGET INLINE void store_s2(__m512 e[5][5], float *o, const int64_t base[25],
+                            const int64_t step[25], int64_t c)
+{
+#pragma GCC unroll 5
+    for (int a = 0; a < 5; a++)
+#pragma GCC unroll 5
+        for (int b = 0; b < 5; b++)
+            _mm512_storeu_ps(o + base[5 * a + b] + c * step[5 * a + b], e[a][b]);
+}
+
+TARGET int f32_winograd_weight_s2_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
+                                             float *u, int64_t ldu, int64_t chans)
+{
+    float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
+    __m512i most = _mm512_setzero_si512();
+    int64_t off[9], base[25], step[25];
+    for (int xi = 0; xi < 9; xi++)
+        off[xi] = fc_wino_s2_offset(xi, chans, ldu);
+    s2_places(off, ldu, base, step);
+    for (int64_t c0 = 0; c0 < cb; c0 += 16) {
+        const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
+        filters_to_lanes(w + c0 * 9, ldw, nk, nc, tmp);
+        for (int c = 0; c < nc; c++) {
+            __m512 g[9], r[5][3], e[5][5];
+            for (int tap = 0; tap < 9; tap++) {
+                g[tap] = _mm512_load_ps(tmp + (c * 9 + tap) * 16);
+                most = MAGNITUDE_MAX(most, g[tap]);
+            }
+            for (int j = 0; j < 3; j++) {   /* down each column of taps */
+                __m512 f[5];
+                weight_s2_1d(g[j], g[3 + j], g[6 + j], f);
+                for (int a = 0; a < 5; a++)
+                    r[a][j] = f[a];
+            }
+            for (int a = 0; a < 5; a++)   /* then along each row */
+                weight_s2_1d(r[a][0], r[a][1], r[a][2], e[a]);
+            store_s2(e, u, base, step, c0 + c);
+        }
+    }
+    return PAST_SAFE(most);
 }
 
 /* The same for the input gradient's convolution, straight from the
@@ -195,12 +274,11 @@ TARGET int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk,
         f32_transpose_16x16_avx512(r, col);
         for (int tap = 0; tap < 9; tap++) {
             g[tap] = col[8 - tap];
-            most = _mm512_max_epu32(most, _mm512_and_si512(_mm512_castps_si512(g[tap]),
-                                                           _mm512_set1_epi32(0x7FFFFFFF)));
+            most = MAGNITUDE_MAX(most, g[tap]);
         }
         weight_doubled_3x3(g, u + k * ldu, plane);
     }
-    return _mm512_cmpgt_epu32_mask(most, _mm512_castps_si512(_mm512_set1_ps(FC_WINO_SAFE))) != 0;
+    return PAST_SAFE(most);
 }
 
 /* G applied to five values g0..g4 (a column or row of a 5x5 filter):
@@ -551,6 +629,82 @@ TARGET int f32_winograd_input_block_5x5_avx512(const fc_wino_block *bk, const fl
     return input_block(6, bk, x, C, H, W, v, ldv, plane);
 }
 
+/* Stride 2: the five products' inputs of a row or column of a 5-value
+ * patch d, in product order (d0 - d2, d1 | d2 | d4 - d2, d3). */
+TARGET INLINE void input_s2_1d(const __m512 d[5], __m512 o[5])
+{
+    o[0] = _mm512_sub_ps(d[0], d[2]);
+    o[1] = d[1];
+    o[2] = d[2];
+    o[3] = _mm512_sub_ps(d[4], d[2]);
+    o[4] = d[3];
+}
+
+/* Columns col0 + 4 l + j (j < 5) of one input row for 16 tiles l, as five
+ * vectors d[j]: 65 columns in whole loads (mask[i]: the columns of load
+ * i inside the image), dealt out by fours with permutes.  most: the
+ * loads' largest magnitude so far. */
+TARGET INLINE void row_s2(const float *row, const __mmask16 mask[5], __m512 d[5], __m512i *most)
+{
+    const __m512i by4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    __m512 q[5];
+#pragma GCC unroll 5
+    for (int i = 0; i < 5; i++) {
+        q[i] = _mm512_maskz_loadu_ps(mask[i], row + 16 * i);
+        *most = MAGNITUDE_MAX(*most, q[i]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        const __m512i idx = _mm512_add_epi32(by4, _mm512_set1_epi32(j));
+        const __m512 lo = _mm512_permutex2var_ps(q[0], idx, q[1]);   /* tiles 0-7 */
+        const __m512 up = _mm512_permutex2var_ps(q[2], idx, q[3]);   /* tiles 8-15 */
+        d[j] = _mm512_shuffle_f32x4(lo, up, 0x44);
+    }
+    d[4] = _mm512_permutex2var_ps(d[0], next, q[4]);   /* column 4 l + 4: tile l + 1's 0 */
+}
+
+TARGET int f32_winograd_input_s2_3x3_avx512(const float *x, int64_t c0, int64_t nc, int64_t C,
+                                            int64_t H, int64_t W, int64_t row0, int64_t col0,
+                                            int len, float *v, int64_t ldv)
+{
+    /* columns that tiles past len would read: zeros */
+    const int64_t hi = W < col0 + 4 * (int64_t)len + 1 ? W : col0 + 4 * (int64_t)len + 1;
+    __m512i most = _mm512_setzero_si512();
+    __mmask16 mask[5];
+    int64_t off[9], base[25], step[25];
+    for (int i = 0; i < 5; i++)
+        mask[i] = (__mmask16)(lanes_inside(col0 + 16 * i, hi) & (i < 4 ? 0xFFFFu : 1u));
+    for (int xi = 0; xi < 9; xi++)
+        off[xi] = fc_wino_s2_offset(xi, C, ldv);
+    s2_places(off, ldv, base, step);
+    for (int64_t c = c0; c < c0 + nc; c++) {
+        const float *xc = x + c * H * W + col0;
+        __m512 t[5][5], e[5][5];   /* t[patch row][column factor] */
+#pragma GCC unroll 5
+        for (int r = 0; r < 5; r++) {
+            __m512 d[5];
+            if (row0 + r >= 0 && row0 + r < H)
+                row_s2(xc + (row0 + r) * W, mask, d, &most);
+            else
+                for (int j = 0; j < 5; j++)
+                    d[j] = _mm512_setzero_ps();
+            input_s2_1d(d, t[r]);
+        }
+#pragma GCC unroll 5
+        for (int b = 0; b < 5; b++) {   /* down each column */
+            __m512 col[5], o[5];
+            for (int r = 0; r < 5; r++)
+                col[r] = t[r][b];
+            input_s2_1d(col, o);
+            for (int a = 0; a < 5; a++)
+                e[a][b] = o[a];
+        }
+        store_s2(e, v, base, step, c);
+    }
+    return PAST_SAFE(most);
+}
+
 /* ------------------------------------------------------------------ */
 /* outputs */
 
@@ -692,6 +846,34 @@ TARGET void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane,
     }
 }
 
+/* Stride 2: point (i, j) sums into outputs (0 or 1, 0 or 1) where i and
+ * j are each 0 or 1 for output 0, 1 or 2 for output 1. */
+TARGET void f32_winograd_output_s2_3x3_avx512(const float *m, int64_t plane,
+                                              const float *scale, const float *bias,
+                                              int relu, float *o, int64_t ldr, int nrows,
+                                              int ncols)
+{
+    for (int v = 0; v < 4; v++) {
+        const float *mv = m + 16 * v;
+        __m512 t[2][3], y[2][2];
+        for (int j = 0; j < 3; j++) {
+            const __m512 mid = _mm512_loadu_ps(mv + (3 + j) * plane);
+            t[0][j] = _mm512_add_ps(_mm512_loadu_ps(mv + j * plane), mid);
+            t[1][j] = _mm512_add_ps(mid, _mm512_loadu_ps(mv + (6 + j) * plane));
+        }
+        for (int i = 0; i < 2; i++) {
+            y[i][0] = _mm512_add_ps(t[i][0], t[i][1]);
+            y[i][1] = _mm512_add_ps(t[i][1], t[i][2]);
+        }
+        const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
+        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+        for (int i = 0; i < nrows; i++)
+            for (int j = 0; j < ncols; j++)
+                _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
+                                 bias_relu(_mm512_mul_ps(y[i][j], f), b, relu));
+    }
+}
+
 TARGET void f32_winograd_output_2x2_3x3_avx512(const float *m, int64_t plane,
                                                float bias, int relu, float *y,
                                                int64_t ldy, int nrows, uint32_t cols,
@@ -766,6 +948,19 @@ int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int
 int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc, int64_t cb,
                                            float *u, int64_t ldu, int64_t plane)
 { (void)src; (void)ldk; (void)nc; (void)cb; (void)u; (void)ldu; (void)plane; return 1; }
+int f32_winograd_weight_s2_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
+                                      float *u, int64_t ldu, int64_t chans)
+{ (void)w; (void)ldw; (void)nk; (void)cb; (void)u; (void)ldu; (void)chans; return 1; }
+int f32_winograd_input_s2_3x3_avx512(const float *x, int64_t c0, int64_t nc, int64_t C,
+                                     int64_t H, int64_t W, int64_t row0, int64_t col0,
+                                     int len, float *v, int64_t ldv)
+{ (void)x; (void)c0; (void)nc; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)len;
+  (void)v; (void)ldv; return 1; }
+void f32_winograd_output_s2_3x3_avx512(const float *m, int64_t plane, const float *scale,
+                                       const float *bias, int relu, float *o, int64_t ldr,
+                                       int nrows, int ncols)
+{ (void)m; (void)plane; (void)scale; (void)bias; (void)relu; (void)o; (void)ldr; (void)nrows;
+  (void)ncols; }
 void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
                                        const float *bias, int relu, float *o, int64_t ldr,
                                        int nrows, int ncols)

@@ -12,7 +12,8 @@ Dilated layers run as phases (every dh-th row, every dw-th column), each a
 stride-1 convolution; 5x5 filters are dilated along rows only.  Undilated
 3x3 layers of few tiles (at most 64, or 256 with 128 input channels or
 more) take the variant with output channels in the lanes, whose weights
-are transformed block by block (FEW).
+are transformed block by block (FEW); so do undilated 3x3 layers of
+stride 2 with at most 256 tiles (STRIDED), 25 products per tile.
 """
 import numpy as np
 import pytest
@@ -26,8 +27,8 @@ from _helpers import assert_close, assert_identical, randn, rng_for, t64, torch_
 from test_nonfinite import assert_nonfinite_match
 
 
-def run_winograd(x, w, b, padding, relu=False, wscale=None, dilation=(1, 1)):
-    x, w, b, p, _ = _params.conv_inputs(x, w, b, 1, padding, dilation, 1)
+def run_winograd(x, w, b, padding, relu=False, wscale=None, dilation=(1, 1), stride=1):
+    x, w, b, p, _ = _params.conv_inputs(x, w, b, stride, padding, dilation, 1)
     return conv._run_conv(x, w, b, p, "winograd", None, relu=relu, wscale=wscale)
 
 
@@ -38,6 +39,19 @@ def expected_of(torch, x, w, b, pads, relu=False, wscale=None, dilation=(1, 1)):
     y = torch_conv2d(torch, t64(torch, x), t64(torch, w), t64(torch, b), (1, 1), pads,
                      dilation, 1)
     return torch.relu(y) if relu else y
+
+
+def expected_scaled_after(torch, x, w, b, pads, wscale, stride=1):
+    """Few tiles multiply the sums by the batch norm factor (the weights are
+    transformed as stored): the convolution, then the factor and the bias,
+    then the ReLU, in float64."""
+    e = torch_conv2d(torch, t64(torch, x), t64(torch, w), None, (stride, stride), pads,
+                     (1, 1), 1)
+    if wscale is not None:
+        e = e * torch.from_numpy(wscale)[:, None, None]
+    if b is not None:
+        e = e + t64(torch, b)[:, None, None]
+    return torch.relu(e)
 
 
 @st.composite
@@ -121,10 +135,114 @@ def test_winograd_few_tiles(torch, isa, shape):
     b = randn(rng, (K,), np.float32) if scaled else None
     wscale = rng.uniform(-2, 2, K) if scaled else None
     y = run_winograd(x, w, b, pads, relu=True, wscale=wscale)
-    e = torch_conv2d(torch, t64(torch, x), t64(torch, w), None, (1, 1), pads, (1, 1), 1)
-    if scaled:
-        e = e * torch.from_numpy(wscale)[:, None, None] + t64(torch, b)[:, None, None]
-    assert_close(y, torch.relu(e), np.float32, "few tiles")
+    assert_close(y, expected_scaled_after(torch, x, w, b, pads, wscale), np.float32,
+                 "few tiles")
+
+
+# (N, C, H, W, K, padding, scaled): stride 2, 5x5 patches 4 apart, input
+# channels 32 to a block of U (each 1-4 products a point), tile rows of
+# 1-16 tiles or more (two groups), fewer blocks of 64 output channels than
+# threads (rows of tiles split, across images too)
+STRIDED = [(1, 128, 56, 56, 128, 1, True),             # ResNet-50's downsampling 3x3
+           (1, 130, 9, 11, 70, 1, True),               # 32 x 4 + 2 inputs, 64 + 6 outputs
+           (3, 17, 7, 7, 16, ((0, 2), (1, 0)), False),  # split rows run across images
+           (2, 5, 13, 70, 9, 0, True),                 # rows of 18 tiles: 16 + 2
+           (1, 40, 12, 64, 64, ((2, 1), (2, 2)), True),  # padding past the kernel's reach
+           (2, 3, 2, 3, 5, ((2, 2), (1, 2)), False)]   # inputs smaller than a patch
+
+
+@pytest.mark.parametrize("shape", STRIDED)
+def test_winograd_few_tiles_stride_2(torch, isa, shape):
+    N, C, H, W, K, pad, scaled = shape
+    pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
+    rng = rng_for(C * H * W + K + 2)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    b = randn(rng, (K,), np.float32) if scaled else None
+    wscale = rng.uniform(-2, 2, K) if scaled else None
+    y = run_winograd(x, w, b, pads, relu=True, wscale=wscale, stride=2)
+    e = expected_scaled_after(torch, x, w, b, pads, wscale, stride=2)
+    assert y.shape == tuple(e.shape)
+    assert_close(y, e, np.float32, "few tiles, stride 2")
+
+
+@st.composite
+def strided_problems(draw):
+    """Stride-2 3x3 layers of at most 216 tiles (the variant's limit: 256)."""
+    pads = tuple(tuple(draw(st.integers(0, 2)) for _ in range(2)) for _ in range(2))
+    H = draw(st.integers(max(1, 3 - sum(pads[0])), 20))
+    W = draw(st.integers(max(1, 3 - sum(pads[1])), 70))
+    return dict(N=draw(st.integers(1, 2)), C=draw(st.integers(1, 70)),
+                K=draw(st.integers(1, 80)), H=H, W=W, pads=pads,
+                bias=draw(st.booleans()), scaled=draw(st.booleans()),
+                seed=draw(st.integers(0, 2**31 - 1)))
+
+
+@settings(max_examples=80, deadline=None)
+@given(cfg=strided_problems())
+def test_winograd_stride_2_matches_torch(torch, isa, cfg):
+    rng = rng_for(cfg["seed"])
+    x = randn(rng, (cfg["N"], cfg["C"], cfg["H"], cfg["W"]), np.float32)
+    w = randn(rng, (cfg["K"], cfg["C"], 3, 3), np.float32)
+    b = randn(rng, (cfg["K"],), np.float32) if cfg["bias"] else None
+    wscale = rng.uniform(-2, 2, cfg["K"]) if cfg["scaled"] else None
+    before = [a.copy() for a in (x, w)]
+    y = run_winograd(x, w, b, cfg["pads"], relu=True, wscale=wscale, stride=2)
+    for a, a0 in zip((x, w), before):
+        assert_identical(a, a0, "an input was modified")
+    e = expected_scaled_after(torch, x, w, b, cfg["pads"], wscale, stride=2)
+    assert y.shape == tuple(e.shape)
+    assert_close(y, e, np.float32, "winograd, stride 2")
+
+
+@pytest.mark.parametrize("where", ("input", "weight"))
+@pytest.mark.parametrize("value", (np.nan, np.inf, -np.inf, 2e37))
+def test_winograd_stride_2_unsafe_values_placed_as_torch(torch, isa, where, value):
+    """An input or weight out of the transforms' safe range sends the call
+    to the direct algorithm: NaN and inf land where torch has them (the
+    transforms would spread inf - inf), huge finite values do not overflow."""
+    rng = rng_for(23)
+    x, w = randn(rng, (1, 40, 15, 22), np.float32), randn(rng, (24, 40, 3, 3), np.float32)
+    w[0, 0, 1, 1] = 0   # an inf meeting a zero weight: NaN in torch
+    flat = (x if where == "input" else w).reshape(-1)
+    flat[rng.choice(flat.size, 3, replace=False)] = value
+    b = randn(rng, (24,), np.float32)
+    y = run_winograd(x, w, b, 1, relu=True, stride=2)
+    e = torch.relu(torch_conv2d(torch, t64(torch, x), t64(torch, w), t64(torch, b), (2, 2),
+                                ((1, 1), (1, 1)), (1, 1), 1))
+    if np.isfinite(value):
+        assert np.isfinite(y).all() == np.isfinite(e.numpy()).all()
+    assert_nonfinite_match(y, e, np.float32, "winograd stride 2, unsafe values")
+
+
+@pytest.mark.parametrize("shape", [(1, 128, 56, 56, 128), (1, 32, 32, 32, 64),
+                                   (2, 256, 28, 28, 256)])
+def test_auto_takes_strided_winograd(torch, isa, shape):
+    """ResNet-50's downsampling 3x3 layer and others of 64-256 tiles, fused
+    with batch norm and ReLU: within 1e-5 of the largest output of torch's
+    conv -> batch_norm(eval) -> relu in float64; fewer tiles (ResNet-50's
+    512 channels to 7x7), more tiles, 16 input channels, stride 1 or 3 or
+    dilation do not take it."""
+    N, C, H, W, K = shape
+    f32 = np.dtype(np.float32)
+    p = _params.conv_params((N, C, H, W), (K, C, 3, 3), 2, 1, 1, 1)
+    assert conv._strided_winograd_pays(p)
+    assert (conv.choose_algorithm(p, f32) == "winograd") == (isa == "avx512")
+    for other in [((1, 512, 14, 14), 2, 1), ((1, C, 80, 80), 2, 1), ((N, 16, H, W), 2, 1),
+                  ((N, C, H, W), 3, 1), ((N, C, H, W), 2, 2)]:
+        xs, stride, dil = other
+        q = _params.conv_params(xs, (K, xs[1], 3, 3), stride, 1, dil, 1)
+        assert not conv._strided_winograd_pays(q)
+    rng = rng_for(C * H + K)
+    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, 3, 3), f32)
+    mean, var = randn(rng, (K,), f32), rng.uniform(0.1, 2, K).astype(f32)
+    gamma, beta = randn(rng, (K,), f32), randn(rng, (K,), f32)
+    y = fc.conv2d_bn(x, w, None, mean, var, gamma, beta, stride=2, padding=1,
+                     activation="relu")
+    F = torch.nn.functional
+    e = F.relu(F.batch_norm(F.conv2d(t64(torch, x), t64(torch, w), stride=2, padding=1),
+                            t64(torch, mean), t64(torch, var), t64(torch, gamma),
+                            t64(torch, beta), False, 0.0, 1e-5))
+    assert_close(y, e, f32, "conv2d_bn, winograd stride 2")
 
 
 @pytest.mark.parametrize("shape", [(1, 512, 7, 7, 512), (1, 512, 14, 14, 512),
@@ -333,22 +451,26 @@ def test_auto_winograd_5x5_conv2d_bn_matches_torch(torch, isa, C, K):
 
 @pytest.mark.parametrize("x_shape,dilation,R", [((3, 24, 21, 40), 1, 3), ((7, 24, 8, 8), 1, 3),
                                                 ((2, 24, 21, 40), 2, 3), ((3, 24, 21, 40), 1, 5),
-                                                ((9, 24, 14, 14), 1, 5), ((2, 24, 10, 10), 1, 3)],
-                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5", "few"])
+                                                ((9, 24, 14, 14), 1, 5), ((2, 24, 10, 10), 1, 3),
+                                                ((2, 24, 21, 30), 1, 3)],
+                         ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5", "few",
+                              "few-stride2"])
 @pytest.mark.parametrize("threads", (1, 3, 16))
 def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape,
                                                 dilation, R):
     """Also when the items are split by output channels for many threads
-    (16 here: each part transforms the input again)."""
+    (16 here: each part transforms the input again), or with few tiles by
+    rows of tiles (each part transforms the weights again)."""
     rng = rng_for(8)
     x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, R, R), np.float32)
     b = randn(rng, (20,), np.float32)
     pad = dilation * (R - 1) // 2
+    stride = 2 if x_shape == (2, 24, 21, 30) else 1
     fc.set_num_threads(2)
-    two = run_winograd(x, w, b, pad, relu=True, dilation=dilation)
+    two = run_winograd(x, w, b, pad, relu=True, dilation=dilation, stride=stride)
     fc.set_num_threads(threads)
-    assert_identical(run_winograd(x, w, b, pad, relu=True, dilation=dilation), two,
-                     f"{threads} threads")
+    assert_identical(run_winograd(x, w, b, pad, relu=True, dilation=dilation, stride=stride),
+                     two, f"{threads} threads")
 
 
 @pytest.mark.parametrize("x_shape,dilation,R", [((2, 6, 13, 37), 1, 3), ((5, 6, 8, 8), 1, 3),
