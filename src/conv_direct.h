@@ -70,7 +70,7 @@ typedef struct {
     int64_t ws;                 /* floats per packed-weight row (tap, c) */
     int64_t wtap;               /* floats per packed-weight tap */
     int64_t ldo;                /* floats per output-buffer pixel */
-    int np;                     /* pixels of this tile (the rest repeat) */
+    int np;                     /* pixels of this tile (1-6) */
     int accumulate;             /* add to the buffer (later channel blocks) */
     int last;                   /* the last channel block: bias, ReLU */
     int relu;

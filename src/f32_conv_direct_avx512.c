@@ -64,32 +64,34 @@
 
 /* Channels-last variant: 6 output pixels x 64 output channels (24
  * accumulators); per input channel and tap, 4 weight vectors and 6
- * broadcasts feed 24 FMAs. */
-TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
-                                             const float *x, const float *wp,
-                                             const float *bias, float *out)
+ * broadcasts feed 24 FMAs.  A tile of fewer pixels (a row's or a call's
+ * last) computes only those: each count compiles to its own body, NP its
+ * constant (16 tiles of Winograd ran as 6 + 6 + 6 computed pixels). */
+TARGET static inline __attribute__((always_inline)) void
+nhwc_6x64(const fc_nhwc_tile *t, const float *x, const float *wp, const float *bias,
+          float *out, const int NP)
 {
     __m512 acc[6][4];
 #pragma GCC unroll 6
-    for (int j = 0; j < 6; j++)
+    for (int j = 0; j < NP; j++)
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
-            acc[j][v] = t->accumulate && j < t->np
-                ? _mm512_loadu_ps(out + j * t->ldo + 16 * v) : _mm512_setzero_ps();
+            acc[j][v] = t->accumulate ? _mm512_loadu_ps(out + j * t->ldo + 16 * v)
+                                      : _mm512_setzero_ps();
 
     for (int64_t tap = 0; tap < t->taps; tap++) {
         const float *px[6];
         const float *w = wp + tap * t->wtap;
 #pragma GCC unroll 6
-        for (int j = 0; j < 6; j++)   /* missing pixels repeat the first */
-            px[j] = x + t->pix[j < t->np ? j : 0] + t->tapoff[tap];
+        for (int j = 0; j < NP; j++)
+            px[j] = x + t->pix[j] + t->tapoff[tap];
         for (int64_t c = 0; c < t->cb; c++) {
             __m512 wv[4];
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++)
                 wv[v] = _mm512_loadu_ps(w + c * t->ws + 16 * v);
 #pragma GCC unroll 6
-            for (int j = 0; j < 6; j++) {
+            for (int j = 0; j < NP; j++) {
                 const __m512 b = _mm512_set1_ps(px[j][c * t->cs]);
 #pragma GCC unroll 4
                 for (int v = 0; v < 4; v++)
@@ -104,7 +106,7 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
         for (int v = 0; v < 4; v++)
             b[v] = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
 #pragma GCC unroll 6
-        for (int j = 0; j < 6; j++)
+        for (int j = 0; j < NP; j++)
 #pragma GCC unroll 4
             for (int v = 0; v < 4; v++) {
                 acc[j][v] = _mm512_add_ps(acc[j][v], b[v]);
@@ -113,12 +115,23 @@ TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
             }
     }
 #pragma GCC unroll 6
-    for (int j = 0; j < 6; j++) {
-        if (j >= t->np)
-            break;
+    for (int j = 0; j < NP; j++)
 #pragma GCC unroll 4
         for (int v = 0; v < 4; v++)
             _mm512_storeu_ps(out + j * t->ldo + 16 * v, acc[j][v]);
+}
+
+TARGET void f32_conv_direct_nhwc_6x64_avx512(const fc_nhwc_tile *t,
+                                             const float *x, const float *wp,
+                                             const float *bias, float *out)
+{
+    switch (t->np) {
+    case 6: nhwc_6x64(t, x, wp, bias, out, 6); break;
+    case 5: nhwc_6x64(t, x, wp, bias, out, 5); break;
+    case 4: nhwc_6x64(t, x, wp, bias, out, 4); break;
+    case 3: nhwc_6x64(t, x, wp, bias, out, 3); break;
+    case 2: nhwc_6x64(t, x, wp, bias, out, 2); break;
+    default: nhwc_6x64(t, x, wp, bias, out, 1); break;
     }
 }
 
