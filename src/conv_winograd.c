@@ -144,12 +144,26 @@ static int applies(const fc_conv_shape *s)
 /* ... and for stride 2, where U's rows are FC_WINO_S2_CB input channels
  * times up to 4 products */
 #define FC_WINO_S2_CB 32
+/* ... and tiles per item where each item makes its own V */
+#define FC_WINO_S2_RUN 128
 
 /* Floats before point xi's plane in V (chans: input channels, ld: floats
  * per row) or U: stride 1 takes one row per channel at each point. */
-static int64_t few_offset(int s2, int xi, int64_t chans, int64_t ld)
+static int64_t few_offset(int s2, int64_t R, int xi, int64_t chans, int64_t ld)
 {
-    return s2 ? fc_wino_s2_offset(xi, chans, ld) : xi * (chans * ld + 16);
+    return s2 ? fc_wino_s2_offset(R, xi, chans, ld) : xi * (chans * ld + 16);
+}
+
+/* V of group `part` (16 tiles from tile 16 part) of row `row` (n th + tr)
+ * of tiles, stride 2, channels c0 .. c0 + nc - 1, at v (its lane 0). */
+static int s2_group_input(const fc_conv_shape *s, const float *x, int64_t row, int64_t part,
+                          int64_t c0, int64_t nc, float *v, const int64_t off[9], int64_t ldv)
+{
+    const int64_t th = (s->P + 1) / 2, tw = (s->Q + 1) / 2, tc0 = part * FC_WINO_LANES;
+    const int64_t n = row / th, tr = row % th;
+    return f32_winograd_input_s2_avx512(
+        s->R, x + n * s->C * s->H * s->W, c0, nc, s->H, s->W, 4 * tr - s->pt, 4 * tc0 - s->pl,
+        (int)(tw - tc0 < FC_WINO_LANES ? tw - tc0 : FC_WINO_LANES), v, off, ldv);
 }
 
 /* 2 x 2 output tiles of an undilated layer, over the batch */
@@ -168,8 +182,10 @@ static int few_tiles(const fc_conv_shape *s)
 /* Stride 2 (conv_winograd.h): few tiles only */
 static int strided_few_tiles(const fc_conv_shape *s)
 {
-    return s->groups == 1 && s->R == 3 && s->S == 3 && s->sh == 2 && s->sw == 2 &&
-           s->dh == 1 && s->dw == 1 && tiles_of(s) <= FC_WINO_FEW_TILES_DEEP;
+    return fc_isa_active() == FC_ISA_AVX512 && s->groups == 1 && (s->R == 3 || s->R == 7) &&
+           s->S == s->R && s->sh == 2 && s->sw == 2 && s->dh == 1 && s->dw == 1 &&
+           (tiles_of(s) <= FC_WINO_FEW_TILES_DEEP ||
+            (s->K <= FC_WINO_FEW_KT && s->C <= FC_WINO_S2_CB));
 }
 
 /* Fraction of the GEMMs' lanes (2 x 2 outputs x output channels) that
@@ -434,6 +450,13 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  * Inputs, weights or factors out of the safe range send the call to the
  * direct algorithm, which overwrites y whole.
  *
+ * Stride 2 (3x3 and 7x7 filters, conv_winograd.h) takes 9 points.  With
+ * one block of output channels and of input channels (ResNet-50's stem:
+ * 64 and 3, 3136 tiles) U is made once, and the items are runs of
+ * FC_WINO_S2_RUN tiles' rows, each making its own V (in L2) and taking
+ * six tiles at a time through the GEMMs and the output transform (M in
+ * L1).
+ *
  * flipped: the input gradient of a stride-1 layer, s its convolution of
  * grad_output (x) with the forward weight w turned half a turn and
  * transposed (s->K = the forward's C): the transform reads w as it is,
@@ -447,34 +470,43 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
     const int s2 = s->sh == 2, npoints = s2 ? 9 : 16;
     const wino_phase ph = phase_of(s, 0, 0);
     const wino_grid g = grid_of(s, &ph);
-    const int64_t C = s->C, K = s->K, PQ = s->P * s->Q, KT = FC_WINO_FEW_KT;
+    const int64_t C = s->C, K = s->K, R = s->R, PQ = s->P * s->Q, KT = FC_WINO_FEW_KT;
     const int64_t th = (s->P + 1) / 2, tw = (s->Q + 1) / 2, gpr = (tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
-    const int64_t ntiles = s->N * th * tw, nkb = (K + KT - 1) / KT;
+    const int64_t ntiles = s->N * th * tw, nkb = (K + KT - 1) / KT, trows = s->N * th;
     const int64_t cbfew = s2 ? FC_WINO_S2_CB : FC_WINO_FEW_CB, cbmax = C < cbfew ? C : cbfew;
+    const int local = s2 && nkb == 1 && C <= cbfew;   /* V per run of rows of tiles */
+    /* Items: blocks of output channels x runs of rchunk rows of tiles.
+     * Fewer blocks than threads: each block's rows split too (each part
+     * transforms the block's weights again). */
+    const int nt = fc_get_num_threads();
+    const int64_t want = nkb < nt ? (nt + nkb - 1) / nkb : 1;
+    const int64_t rchunk = local ? (FC_WINO_S2_RUN / tw > 1 ? FC_WINO_S2_RUN / tw : 1)
+                                 : (trows + (want < trows ? want : trows) - 1) /
+                                       (want < trows ? want : trows);
+    /* M: every tile's points (local: six tiles' at a time) */
+    const int64_t nsplit = (trows + rchunk - 1) / rchunk, mtiles = local ? FC_NHWC_NP : ntiles;
     /* stride 2: groups of up to 16 tiles of one row of tiles */
-    const int64_t ngroups = s2 ? s->N * th * gpr : g.ngroups;
+    const int64_t ngroups = local ? rchunk * gpr : s2 ? trows * gpr : g.ngroups;
     /* V: [xi][c len + q][slot]; planes one cache line over a multiple of 16 */
-    const int64_t ldv = ngroups * FC_WINO_LANES, mplane = ntiles * KT + 16;
+    const int64_t ldv = ngroups * FC_WINO_LANES, mplane = mtiles * KT + 16;
     const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
     int64_t voff[17], uoff[17];   /* points' planes in V and U; [npoints]: the sizes */
-    const int nt = fc_get_num_threads();
     static const int64_t tap0 = 0;
-    int err = 0, unsafe = 0, wunsafe = 0;
-    for (int xi = 0; xi <= npoints; xi++) {
-        voff[xi] = few_offset(s2, xi, C, ldv);
-        uoff[xi] = few_offset(s2, xi, cbmax, KT);
+    int err = 0, unsafe = 0, wunsafe = 0, uunsafe = 0;
+    for (int xi = 0; xi <= npoints; xi++) {   /* (local: U of C channels) */
+        voff[xi] = few_offset(s2, R, xi, C, ldv);
+        uoff[xi] = few_offset(s2, R, xi, local ? C : cbmax, KT);
     }
-    const int64_t vsize = voff[npoints], usize = uoff[npoints];
-    /* Fewer blocks of output channels than threads: each block's rows of
-     * tiles split too (each part transforms the block's weights again) */
-    const int64_t trows = s->N * th, want = nkb < nt ? (nt + nkb - 1) / nkb : 1;
-    const int64_t nsplit = want < trows ? want : trows, rchunk = (trows + nsplit - 1) / nsplit;
-    float *v = (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
+    const int64_t vsize = voff[npoints];
+    const int64_t usize = uoff[npoints];   /* local: made once, before the items */
+    float *v = local ? NULL : (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
+    float *ul = local ? (float *)fc_malloc((size_t)usize * sizeof(float)) : NULL;
     int64_t *slot = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)ntiles);
     /* the output transform reads 64 channels of factors and bias */
     float *sp = (float *)fc_calloc((size_t)(2 * nkb * KT), sizeof(float));
     float *bp = sp + nkb * KT;
-    if (v == NULL || slot == NULL || sp == NULL) {
+    if ((local ? ul == NULL : v == NULL) || slot == NULL || sp == NULL) {
+        free(ul);
         free(slot);
         free(sp);
         return FC_ENOMEM;
@@ -484,9 +516,9 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
         bp[k] = bias ? bias[k] : 0.0f;
         unsafe |= !isfinite(sp[k]);
     }
-    if (s2)
+    if (s2)   /* local: the row within its run */
         for (int64_t t = 0; t < ntiles; t++) {
-            const int64_t tc = t % tw, row = t / tw;   /* row: n th + tr */
+            const int64_t tc = t % tw, row = local ? t / tw % rchunk : t / tw;
             slot[t] = (row * gpr + tc / FC_WINO_LANES) * FC_WINO_LANES + tc % FC_WINO_LANES;
         }
     else
@@ -500,26 +532,25 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
 
 #pragma omp parallel num_threads(nt)
     {
-        float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
+        float *u = local ? ul : (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
         float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(npoints * mplane) * sizeof(float));
-        float *ob = (float *)fc_scratch(FC_SLOT_COL, (size_t)(s->N * PQ * KT) * sizeof(float));
+        /* the outputs, channels-last (local: the run's rows only) */
+        const int64_t obsize = local ? 2 * rchunk * s->Q * KT : s->N * PQ * KT;
+        float *ob = (float *)fc_scratch(FC_SLOT_COL, (size_t)obsize * sizeof(float));
+        float *vl = local ? (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float)) : NULL;
         fc_nhwc_tile t;
-        if (u == NULL || m == NULL || ob == NULL) {
+        if (u == NULL || m == NULL || ob == NULL || (local && vl == NULL)) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-        /* V, by group and chunk of channels */
+        /* V, by group and chunk of channels (local: in the items) */
 #pragma omp for schedule(dynamic) reduction(|:unsafe)
-        for (int64_t i = 0; i < ngroups * nchunks; i++) {
+        for (int64_t i = 0; i < (local ? 0 : ngroups * nchunks); i++) {
             const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
             const int64_t gi = i / nchunks;
             if (s2) {
-                const int64_t row = gi / gpr, tc0 = gi % gpr * FC_WINO_LANES;
-                const int64_t n = row / th, tr = row % th;
-                unsafe |= f32_winograd_input_s2_3x3_avx512(
-                    x + n * C * s->H * s->W, c0, nc, C, s->H, s->W, 4 * tr - s->pt,
-                    4 * tc0 - s->pl, (int)(tw - tc0 < FC_WINO_LANES ? tw - tc0 : FC_WINO_LANES),
-                    v + gi * FC_WINO_LANES, ldv);
+                unsafe |= s2_group_input(s, x, gi / gpr, gi % gpr, c0, nc, v + gi * FC_WINO_LANES,
+                                         voff, ldv);
             } else {
                 const wino_group gr = group_at(&ph, &g, gi);
                 fc_wino_block bk;
@@ -527,24 +558,61 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                                       v + c0 * ldv + gi * FC_WINO_LANES, ldv, voff[1], &bk);
             }
         }
+        /* local: U, 16 output channels at a time (one block: nkb = 1) */
+#pragma omp for schedule(static) reduction(|:uunsafe)
+        for (int64_t k = 0; k < (local ? KT : 0); k += 16) {
+            const int rows = K - k >= 16 ? 16 : K > k ? (int)(K - k) : 0;
+            uunsafe |= f32_winograd_weight_s2_avx512(R, w + (rows ? k * C * R * R : 0), C * R * R,
+                                                     rows, C, ul + k, uoff, KT);
+        }
         memset(&t, 0, sizeof t);
         t.taps = 1; t.tapoff = &tap0; t.cs = ldv; t.ws = KT; t.ldo = KT;
 #pragma omp for schedule(dynamic) reduction(|:wunsafe)
         for (int64_t it = 0; it < nkb * nsplit; it++) {
             const int64_t b = it / nsplit, k0 = b * KT, nk = K - k0 < KT ? K - k0 : KT;
             const int64_t r0 = it % nsplit * rchunk, r1 = r0 + rchunk < trows ? r0 + rchunk : trows;
+            /* ob's first output: pixel n PQ + p Q of the batch (local: the run's) */
+            const int64_t obase = local ? (r0 / th * s->P + 2 * (r0 % th)) * s->Q : 0;
             int bad = 0;
-            if (err || unsafe || r0 >= r1)
+            if (err || unsafe || uunsafe || r0 >= r1)
                 continue;
-            for (int64_t c0 = 0; c0 < C && !bad; c0 += cbmax) {
+            if (local) {   /* V of the run; six tiles at a time through M, in L1 */
+                for (int64_t gi = 0; gi < (r1 - r0) * gpr; gi++)
+                    bad |= s2_group_input(s, x, r0 + gi / gpr, gi % gpr, 0, C,
+                                          vl + gi * FC_WINO_LANES, voff, ldv);
+                for (int64_t t0 = r0 * tw; t0 < r1 * tw && !bad; t0 += FC_NHWC_NP) {
+                    t.pix = slot + t0;
+                    t.np = (int)(r1 * tw - t0 < FC_NHWC_NP ? r1 * tw - t0 : FC_NHWC_NP);
+                    for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
+                        const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+                        t.accumulate = c0 > 0;
+                        for (int xi = 0; xi < npoints; xi++) {
+                            const int len = fc_wino_s2_len(R, xi);
+                            t.cb = cb * len;
+                            f32_conv_direct_nhwc_6x64_avx512(&t, vl + voff[xi] + c0 * len * ldv,
+                                                             u + uoff[xi] + c0 * len * KT, NULL,
+                                                             m + xi * mplane);
+                        }
+                    }
+                    for (int j = 0; j < t.np; j++) {
+                        const int64_t row = (t0 + j) / tw, tc = (t0 + j) % tw;
+                        const int64_t n = row / th, tr = row % th;
+                        f32_winograd_output_s2_avx512(
+                            m + j * KT, mplane, wscale ? sp : NULL, bp, relu,
+                            ob + (n * PQ + 2 * tr * s->Q + 2 * tc - obase) * KT, s->Q,
+                            s->P - 2 * tr < 2 ? 1 : 2, s->Q - 2 * tc < 2 ? 1 : 2);
+                    }
+                }
+            }
+            for (int64_t c0 = 0; c0 < (local ? 0 : C) && !bad; c0 += cbmax) {
                 const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
                 t.accumulate = c0 > 0;
                 for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
                     const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
                     if (s2)
-                        bad |= f32_winograd_weight_s2_3x3_avx512(
-                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, cb, u + k,
-                            KT, cbmax);
+                        bad |= f32_winograd_weight_s2_avx512(
+                            R, w + (rows ? (k0 + k) * C + c0 : 0) * R * R, C * R * R, rows, cb,
+                            u + k, uoff, KT);
                     else if (flipped)   /* w[c][k]: input channel c, output channel k */
                         bad |= f32_winograd_weight_flipped_3x3_avx512(
                             w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, cb, u + k,
@@ -563,7 +631,7 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                     const int64_t c0n = c0 + cbmax, cbn = C - c0n < cbmax ? C - c0n : cbmax;
                     const int64_t nrows = c0n >= C ? 0 : flipped ? cbn : nk;
                     const int64_t per = (KT + npoints - 1) / npoints;
-                    const int len = s2 ? fc_wino_s2_len(xi) : 1;
+                    const int len = s2 ? fc_wino_s2_len(R, xi) : 1;
                     for (int64_t r = per * xi; r < per * (xi + 1) && r < nrows; r++) {
                         const char *row = (const char *)(
                             flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
@@ -584,12 +652,12 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
             wunsafe |= bad;
             if (bad)
                 continue;
-            for (int64_t row = r0; row < r1; row++) {
+            for (int64_t row = r0; row < (local ? r0 : r1); row++) {
                 const int64_t n = row / th, tr = row % th;
                 const int rows = s->P - 2 * tr < 2 ? 1 : 2;
                 for (int64_t tc = 0; tc < tw; tc++) {
                     const int cols = s->Q - 2 * tc < 2 ? 1 : 2;
-                    (s2 ? f32_winograd_output_s2_3x3_avx512 : f32_winograd_output_cl_3x3_avx512)(
+                    (s2 ? f32_winograd_output_s2_avx512 : f32_winograd_output_cl_3x3_avx512)(
                         m + (row * tw + tc) * KT, mplane, wscale ? sp + k0 : NULL, bp + k0, relu,
                         ob + (n * PQ + 2 * tr * s->Q + 2 * tc) * KT, s->Q, rows, cols);
                 }
@@ -598,17 +666,18 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                 const int64_t lo = (r0 > n * th ? r0 - n * th : 0) * 2 * s->Q;
                 const int64_t hi = r1 < (n + 1) * th ? (r1 - n * th) * 2 * s->Q : PQ;
                 for (int64_t k = 0; k < nk; k += 16)
-                    fc_planes_of_columns_f32(ob + n * PQ * KT + k, KT,
-                                             nk - k < 16 ? nk - k : 16, PQ, lo, hi,
-                                             y + (n * K + k0 + k) * PQ);
+                    fc_planes_of_columns_f32(ob + (n * PQ + lo - obase) * KT + k, KT,
+                                             nk - k < 16 ? nk - k : 16, PQ, 0, hi - lo,
+                                             y + (n * K + k0 + k) * PQ + lo);
             }
         }
     }
+    free(ul);
     free(slot);
     free(sp);
     if (err)
         return err;
-    if (unsafe || wunsafe)   /* flipped: the caller has the flipped weight made */
+    if (unsafe || wunsafe || uunsafe)   /* flipped: the caller has the flipped weight made */
         return flipped ? FC_WINO_DECLINED : fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
     return 0;
 }
@@ -629,11 +698,11 @@ int fc_conv2d_winograd_f32(const fc_conv_shape *s, const float *x,
 {
     wino_kernels kn;
     wino_call cl;
-    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0 || !select_kernels(&kn, s->R))
+    if (s->N == 0 || s->P == 0 || s->Q == 0 || s->K == 0)
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
-    if (strided_few_tiles(s))
-        return winograd_few_tiles(s, &kn, x, w, 0, wscale, bias, relu, y);
-    if (!applies(s))
+    if (strided_few_tiles(s))   /* (its transforms are its own: no kn) */
+        return winograd_few_tiles(s, NULL, x, w, 0, wscale, bias, relu, y);
+    if (!applies(s) || !select_kernels(&kn, s->R))
         return fc_conv2d_direct_f32(s, x, w, wscale, bias, relu, y);
     if (few_tiles(s))
         return winograd_few_tiles(s, &kn, x, w, 0, wscale, bias, relu, y);

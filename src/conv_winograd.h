@@ -144,51 +144,70 @@ int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc
 void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane, const float *scale,
                                        const float *bias, int relu, float *o, int64_t ldr,
                                        int nrows, int ncols);
-/* Stride 2, 3x3 filters, few tiles: each 2 x 2 output tile reads a 5 x 5
- * patch d, and per row and per column the two outputs are
- *   y0 = [(d0 - d2) g0 + d1 g1] + d2 (g0 + g2)
- *   y1 = d2 (g0 + g2) + [(d4 - d2) g2 + d3 g1],
- * three points where the second is shared: 5 products for 2 outputs where
- * the direct sum makes 6 (a stride-1 F(2, 2) on the even columns, the odd
- * column's tap beside it).  Two-dimensionally 9 points xi = 3 i + j, each
- * a sum over len(xi) = L(i) L(j) products per input channel (L = 2, 1, 2):
- * 25 products for 4 outputs where the direct sum makes 36, by additions
- * alone.  A point's rows (input channel c, product q) are c len + q, so
- * that one GEMM over contiguous rows sums a block of channels; its plane
- * starts fc_wino_s2_offset(xi, chans, ld) floats in (planes one cache line
- * over their rows). */
-static inline int fc_wino_s2_len(int xi)
+/* Stride 2 (3x3 and 7x7 filters): each 2 x 2 output tile reads an
+ * (R + 2) x (R + 2) patch d.  Along a row or column, the taps of each
+ * parity pair up (g_a, g_a+2), and a pair's share of the two outputs,
+ *   y0 += g_a d_a + g_a+2 d_a+2,   y1 += g_a d_a+2 + g_a+2 d_a+4,
+ * takes three products: (d_a - d_a+2) g_a for y0 alone, d_a+2 (g_a +
+ * g_a+2) for both and (d_a+4 - d_a+2) g_a+2 for y1 alone (a stride-1
+ * F(2, 2)); a tap left single takes two, d_a g_a and d_a+2 g_a.  Products
+ * that go to the same outputs sum into one point: three points per axis,
+ * for 3x3 (pair g0 g2, single g1) of 2, 1 and 2 products (5 where the
+ * direct sum makes 6), for 7x7 (pairs g0 g2, g4 g6, g1 g3, single g5) of 4,
+ * 3 and 4 (11 where it makes 14).  Two-dimensionally 9 points xi = 3 i +
+ * j, each a sum over len(xi) = L(i) L(j) products per input channel (25
+ * products for 4 outputs where the direct sum makes 36; 121 for 196), by
+ * additions alone.  A point's rows (input channel c, product q) are
+ * c len + q, so that one GEMM over contiguous rows sums a block of
+ * channels; its plane starts fc_wino_s2_offset(R, xi, chans, ld) floats
+ * in (planes one cache line over their rows). */
+static inline int fc_wino_s2_axis(int64_t R, int i)
 {
-    return (xi / 3 == 1 ? 1 : 2) * (xi % 3 == 1 ? 1 : 2);
+    return R == 7 ? (i == 1 ? 3 : 4) : (i == 1 ? 1 : 2);
 }
 
-static inline int64_t fc_wino_s2_offset(int xi, int64_t chans, int64_t ld)
+static inline int fc_wino_s2_len(int64_t R, int xi)
+{
+    return fc_wino_s2_axis(R, xi / 3) * fc_wino_s2_axis(R, xi % 3);
+}
+
+static inline int64_t fc_wino_s2_offset(int64_t R, int xi, int64_t chans, int64_t ld)
 {
     int64_t rows = 0;
     for (int p = 0; p < xi; p++)
-        rows += fc_wino_s2_len(p);
+        rows += fc_wino_s2_len(R, p);
     return rows * chans * ld + 16 * (int64_t)xi;
 }
-#define FC_WINO_S2_PRODUCTS 25
+
+/* Each axis's products in the transforms' order (3 taps: d0 - d2, d1 |
+ * d2 | d4 - d2, d3; 7 taps: four | three | four), their points and their
+ * places within the point: product (a, b) of input channel c (a along the
+ * axis of rows, b of columns) lies in point xi = 3 point[a] + point[b],
+ * row c len(xi) + product[a] L(point[b]) + product[b]. */
+static const int FC_WINO_S2_POINT3[5] = {0, 0, 1, 2, 2};
+static const int FC_WINO_S2_PRODUCT3[5] = {0, 1, 0, 0, 1};
+static const int FC_WINO_S2_POINT7[11] = {0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2};
+static const int FC_WINO_S2_PRODUCT7[11] = {0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 3};
 
 /* U of 16 output channels (rows of the weight, ldw apart; the first nk)
- * and cb input channels: u + offset(xi, chans, ldu) + (c len + q) ldu + k.
- * Nonzero when a weight is out of the safe range. */
-int f32_winograd_weight_s2_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
-                                      float *u, int64_t ldu, int64_t chans);
+ * and cb input channels of R x R filters (R = 3 or 7), lanes k of u + off[xi]
+ * (point xi's plane), rows ld floats apart.  Nonzero when a weight is out
+ * of the safe range. */
+int f32_winograd_weight_s2_avx512(int64_t R, const float *w, int64_t ldw, int nk, int64_t cb,
+                                  float *u, const int64_t off[9], int64_t ld);
 /* V of up to 16 tiles along a row of tiles (lanes l < len; the others
  * zero): tile l's patch at rows row0 .., columns col0 + 4 l .. of x (one
  * image's channel 0, H x W planes; outside: zero padding), channels c0 ..
- * c0 + nc - 1 at v + offset(xi, C, ldv) + (c len + q) ldv (v: lane 0).
- * Nonzero when an input read is out of the safe range. */
-int f32_winograd_input_s2_3x3_avx512(const float *x, int64_t c0, int64_t nc, int64_t C,
-                                     int64_t H, int64_t W, int64_t row0, int64_t col0,
-                                     int len, float *v, int64_t ldv);
+ * c0 + nc - 1 at v (lane 0) + off[xi], rows ld floats apart.  Nonzero
+ * when an input read is out of the safe range. */
+int f32_winograd_input_s2_avx512(int64_t R, const float *x, int64_t c0, int64_t nc, int64_t H,
+                                 int64_t W, int64_t row0, int64_t col0, int len, float *v,
+                                 const int64_t off[9], int64_t ld);
 /* One tile's 2 x 2 outputs of 64 output channels from its 9 points
  * (m[xi plane + k]): as f32_winograd_output_cl_3x3_avx512. */
-void f32_winograd_output_s2_3x3_avx512(const float *m, int64_t plane, const float *scale,
-                                       const float *bias, int relu, float *o, int64_t ldr,
-                                       int nrows, int ncols);
+void f32_winograd_output_s2_avx512(const float *m, int64_t plane, const float *scale,
+                                   const float *bias, int relu, float *o, int64_t ldr,
+                                   int nrows, int ncols);
 /* 5x5 filters (T = 6) */
 int f32_winograd_weight_2x2_5x5_avx512(const float *w, int64_t C, int nk,
                                        const double *wscale, float *u,

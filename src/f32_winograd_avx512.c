@@ -137,12 +137,12 @@ TARGET INLINE void weight_doubled_3x3(const __m512 g[9], float *o, int64_t plane
 }
 
 /* Sixteen filters' taps into the lanes: rows src + i ldw (the first nk of
- * 16; the rest give zeros), nc <= 16 input channels of 9 taps each,
- * transposed 16 columns at a time into tmp[c][tap][k] (an L1 buffer). */
-TARGET INLINE void filters_to_lanes(const float *src, int64_t ldw, int nk, int nc, float *tmp)
+ * 16; the rest give zeros), n values each (channels x taps), transposed 16
+ * columns at a time into tmp[c][tap][k] (an L1 buffer). */
+TARGET INLINE void filters_to_lanes(const float *src, int64_t ldw, int nk, int n, float *tmp)
 {
-    for (int j = 0; j < 9 * nc; j += 16) {
-        const int ncols = 9 * nc - j < 16 ? 9 * nc - j : 16;
+    for (int j = 0; j < n; j += 16) {
+        const int ncols = n - j < 16 ? n - j : 16;
         const __mmask16 m = (__mmask16)((1u << ncols) - 1);
         __m512 r[16], col[16];
 #pragma GCC unroll 16
@@ -171,7 +171,7 @@ TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int 
     __m512i most = _mm512_setzero_si512();
     for (int64_t c0 = 0; c0 < cb; c0 += 16) {
         const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
-        filters_to_lanes(w + c0 * 9, ldw, nk, nc, tmp);
+        filters_to_lanes(w + c0 * 9, ldw, nk, 9 * nc, tmp);
         for (int c = 0; c < nc; c++) {
             __m512 g[9];
             for (int tap = 0; tap < 9; tap++) {
@@ -179,74 +179,6 @@ TARGET int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int 
                 most = MAGNITUDE_MAX(most, g[tap]);
             }
             weight_doubled_3x3(g, u + (c0 + c) * ldu, plane);
-        }
-    }
-    return PAST_SAFE(most);
-}
-
-/* Stride 2 (conv_winograd.h): the five factors of a row or column of
- * three taps, in product order (point 0: g0, g1; point 1: g0 + g2;
- * point 2: g2, g1), and the points and products they belong to. */
-TARGET INLINE void weight_s2_1d(__m512 g0, __m512 g1, __m512 g2, __m512 o[5])
-{
-    o[0] = g0;
-    o[1] = g1;
-    o[2] = _mm512_add_ps(g0, g2);
-    o[3] = g2;
-    o[4] = g1;
-}
-
-static const int S2_POINT[5] = {0, 0, 1, 2, 2}, S2_PRODUCT[5] = {0, 1, 0, 0, 1};
-
-/* Where the 25 vectors e[row factor][column factor] of input channel c go:
- * its point's row c len + q, at o + base[5 a + b] + c step[5 a + b]. */
-static void s2_places(const int64_t off[9], int64_t ld, int64_t base[25], int64_t step[25])
-{
-    for (int a = 0; a < 5; a++)
-        for (int b = 0; b < 5; b++) {
-            const int xi = 3 * S2_POINT[a] + S2_POINT[b];
-            base[5 * a + b] = off[xi] + (S2_PRODUCT[a] * (S2_POINT[b] == 1 ? 1 : 2) + S2_PRODUCT[b]) * ld;
-            step[5 * a + b] = fc_wino_s2_len(xi) * ld;
-        }
-}
-
-TARGET INLINE void store_s2(__m512 e[5][5], float *o, const int64_t base[25],
-                            const int64_t step[25], int64_t c)
-{
-#pragma GCC unroll 5
-    for (int a = 0; a < 5; a++)
-#pragma GCC unroll 5
-        for (int b = 0; b < 5; b++)
-            _mm512_storeu_ps(o + base[5 * a + b] + c * step[5 * a + b], e[a][b]);
-}
-
-TARGET int f32_winograd_weight_s2_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
-                                             float *u, int64_t ldu, int64_t chans)
-{
-    float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
-    __m512i most = _mm512_setzero_si512();
-    int64_t off[9], base[25], step[25];
-    for (int xi = 0; xi < 9; xi++)
-        off[xi] = fc_wino_s2_offset(xi, chans, ldu);
-    s2_places(off, ldu, base, step);
-    for (int64_t c0 = 0; c0 < cb; c0 += 16) {
-        const int nc = cb - c0 < 16 ? (int)(cb - c0) : 16;
-        filters_to_lanes(w + c0 * 9, ldw, nk, nc, tmp);
-        for (int c = 0; c < nc; c++) {
-            __m512 g[9], r[5][3], e[5][5];
-            for (int tap = 0; tap < 9; tap++) {
-                g[tap] = _mm512_load_ps(tmp + (c * 9 + tap) * 16);
-                most = MAGNITUDE_MAX(most, g[tap]);
-            }
-            for (int j = 0; j < 3; j++) {   /* down each column of taps */
-                __m512 f[5];
-                weight_s2_1d(g[j], g[3 + j], g[6 + j], f);
-                for (int a = 0; a < 5; a++)
-                    r[a][j] = f[a];
-            }
-            for (int a = 0; a < 5; a++)   /* then along each row */
-                weight_s2_1d(r[a][0], r[a][1], r[a][2], e[a]);
-            store_s2(e, u, base, step, c0 + c);
         }
     }
     return PAST_SAFE(most);
@@ -629,25 +561,115 @@ TARGET int f32_winograd_input_block_5x5_avx512(const fc_wino_block *bk, const fl
     return input_block(6, bk, x, C, H, W, v, ldv, plane);
 }
 
-/* Stride 2: the five products' inputs of a row or column of a 5-value
- * patch d, in product order (d0 - d2, d1 | d2 | d4 - d2, d3). */
-TARGET INLINE void input_s2_1d(const __m512 d[5], __m512 o[5])
+/* ------------------------------------------------------------------ */
+/* stride 2 (conv_winograd.h), R = 3 or 7: constants of each inlined body */
+
+/* products per axis */
+#define S2_N(R) ((R) == 7 ? 11 : 5)
+
+/* Stores the products o[b] (a fixed) of channel c at v + off[xi] + row
+ * ld (conv_winograd.h): with R, a and b constants the places fold. */
+TARGET INLINE void store_s2(const int R, const int a, const __m512 *o, float *v,
+                            const int64_t off[9], int64_t ld, int64_t c)
 {
-    o[0] = _mm512_sub_ps(d[0], d[2]);
-    o[1] = d[1];
-    o[2] = d[2];
-    o[3] = _mm512_sub_ps(d[4], d[2]);
-    o[4] = d[3];
+    const int *point = R == 7 ? FC_WINO_S2_POINT7 : FC_WINO_S2_POINT3;
+    const int *product = R == 7 ? FC_WINO_S2_PRODUCT7 : FC_WINO_S2_PRODUCT3;
+    for (int b = 0; b < S2_N(R); b++) {
+        const int xi = 3 * point[a] + point[b];
+        const int64_t row = c * fc_wino_s2_len(R, xi) +
+                            product[a] * fc_wino_s2_axis(R, point[b]) + product[b];
+        _mm512_storeu_ps(v + off[xi] + row * ld, o[b]);
+    }
 }
 
-/* Columns col0 + 4 l + j (j < 5) of one input row for 16 tiles l, as five
- * vectors d[j]: 65 columns in whole loads (mask[i]: the columns of load
- * i inside the image), dealt out by fours with permutes.  most: the
- * loads' largest magnitude so far. */
-TARGET INLINE void row_s2(const float *row, const __mmask16 mask[5], __m512 d[5], __m512i *most)
+/* A row or column of R taps g -> its products' factors, in product order:
+ * 3 taps: g0, g1 | g0 + g2 | g2, g1;
+ * 7 taps: g0, g4, g1, g5 | g0 + g2, g4 + g6, g1 + g3 | g2, g6, g3, g5. */
+TARGET INLINE void weight_s2_1d(const int R, const __m512 *g, __m512 *o)
+{
+    if (R == 3) {
+        o[0] = g[0]; o[1] = g[1];
+        o[2] = _mm512_add_ps(g[0], g[2]);
+        o[3] = g[2]; o[4] = g[1];
+    } else {
+        o[0] = g[0]; o[1] = g[4]; o[2] = g[1]; o[3] = g[5];
+        o[4] = _mm512_add_ps(g[0], g[2]);
+        o[5] = _mm512_add_ps(g[4], g[6]);
+        o[6] = _mm512_add_ps(g[1], g[3]);
+        o[7] = g[2]; o[8] = g[6]; o[9] = g[3]; o[10] = g[5];
+    }
+}
+
+/* A row or column of R + 2 patch values d -> the inputs of its products:
+ * 3x3: d0 - d2, d1 | d2 | d4 - d2, d3;
+ * 7x7: d0 - d2, d4 - d6, d1 - d3, d5 | d2, d6, d3 | d4 - d2, d8 - d6,
+ *      d5 - d3, d7. */
+TARGET INLINE void input_s2_1d(const int R, const __m512 *d, __m512 *o)
+{
+    if (R == 3) {
+        o[0] = _mm512_sub_ps(d[0], d[2]); o[1] = d[1];
+        o[2] = d[2];
+        o[3] = _mm512_sub_ps(d[4], d[2]); o[4] = d[3];
+    } else {
+        o[0] = _mm512_sub_ps(d[0], d[2]); o[1] = _mm512_sub_ps(d[4], d[6]);
+        o[2] = _mm512_sub_ps(d[1], d[3]); o[3] = d[5];
+        o[4] = d[2]; o[5] = d[6]; o[6] = d[3];
+        o[7] = _mm512_sub_ps(d[4], d[2]); o[8] = _mm512_sub_ps(d[8], d[6]);
+        o[9] = _mm512_sub_ps(d[5], d[3]); o[10] = d[7];
+    }
+}
+
+TARGET INLINE int weight_s2(const int R, const float *w, int64_t ldw, int nk, int64_t cb,
+                            float *u, const int64_t off[9], int64_t ld)
+{
+    enum { CPB = 2 };   /* channels per transposition for 7x7 (16 for 3x3) */
+    const int n = S2_N(R), taps = R * R, per = R == 3 ? 16 : CPB;
+    float tmp[16 * 9 * 16] __attribute__((aligned(64)));   /* [c][tap][k] */
+    __m512i most = _mm512_setzero_si512();
+    for (int64_t c0 = 0; c0 < cb; c0 += per) {
+        const int nc = cb - c0 < per ? (int)(cb - c0) : per;
+        filters_to_lanes(w + c0 * taps, ldw, nk, taps * nc, tmp);
+        for (int c = 0; c < nc; c++) {
+            __m512 g[49], r[11][7], col[7], f[11], e[11];
+            for (int tap = 0; tap < taps; tap++) {
+                g[tap] = _mm512_load_ps(tmp + (c * taps + tap) * 16);
+                most = MAGNITUDE_MAX(most, g[tap]);
+            }
+            for (int j = 0; j < R; j++) {   /* down each column of taps */
+                for (int i = 0; i < R; i++)
+                    col[i] = g[i * R + j];
+                weight_s2_1d(R, col, f);
+                for (int a = 0; a < n; a++)
+                    r[a][j] = f[a];
+            }
+#pragma GCC unroll 11
+            for (int a = 0; a < n; a++) {   /* then along each row */
+                weight_s2_1d(R, r[a], e);
+                store_s2(R, a, e, u, off, ld, c0 + c);
+            }
+        }
+    }
+    return PAST_SAFE(most);
+}
+
+TARGET int f32_winograd_weight_s2_avx512(int64_t R, const float *w, int64_t ldw, int nk,
+                                         int64_t cb, float *u, const int64_t off[9], int64_t ld)
+{
+    return R == 7 ? weight_s2(7, w, ldw, nk, cb, u, off, ld)
+                  : weight_s2(3, w, ldw, nk, cb, u, off, ld);
+}
+
+/* Columns col0 + 4 l + j (j < R + 2) of one input row for 16 tiles l, as
+ * vectors d[j]: 64 + R - 2 columns in whole loads (mask[i]: the columns of
+ * load i inside the image), dealt out by fours with permutes; columns 4 l
+ * + 4 .. are the next tiles' 4 l ...  most: the loads' largest magnitude
+ * so far. */
+TARGET INLINE void row_s2(const int R, const float *row, const __mmask16 mask[5], __m512 *d,
+                          __m512i *most)
 {
     const __m512i by4 = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
     const __m512i next = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    const __m512i next2 = _mm512_setr_epi32(2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20);
     __m512 q[5];
 #pragma GCC unroll 5
     for (int i = 0; i < 5; i++) {
@@ -661,48 +683,62 @@ TARGET INLINE void row_s2(const float *row, const __mmask16 mask[5], __m512 d[5]
         const __m512 up = _mm512_permutex2var_ps(q[2], idx, q[3]);   /* tiles 8-15 */
         d[j] = _mm512_shuffle_f32x4(lo, up, 0x44);
     }
-    d[4] = _mm512_permutex2var_ps(d[0], next, q[4]);   /* column 4 l + 4: tile l + 1's 0 */
+    for (int j = 0; j < R - 2 && j < 4; j++)   /* tile 15's from column 64 + j */
+        d[4 + j] = _mm512_permutex2var_ps(
+            d[j], _mm512_mask_blend_epi32(0x8000, next, _mm512_set1_epi32(16 + j)), q[4]);
+    if (R == 7)
+        d[8] = _mm512_permutex2var_ps(d[0], next2, q[4]);
 }
 
-TARGET int f32_winograd_input_s2_3x3_avx512(const float *x, int64_t c0, int64_t nc, int64_t C,
-                                            int64_t H, int64_t W, int64_t row0, int64_t col0,
-                                            int len, float *v, int64_t ldv)
+TARGET INLINE int input_s2(const int R, const float *x, int64_t c0, int64_t nc, int64_t H,
+                           int64_t W, int64_t row0, int64_t col0, int len, float *v,
+                           const int64_t off[9], int64_t ld)
 {
+    const int n = S2_N(R), pt = R + 2;
     /* columns that tiles past len would read: zeros */
-    const int64_t hi = W < col0 + 4 * (int64_t)len + 1 ? W : col0 + 4 * (int64_t)len + 1;
+    const int64_t last = col0 + 4 * (int64_t)(len - 1) + pt;
+    const int64_t hi = W < last ? W : last;
     __m512i most = _mm512_setzero_si512();
     __mmask16 mask[5];
-    int64_t off[9], base[25], step[25];
     for (int i = 0; i < 5; i++)
-        mask[i] = (__mmask16)(lanes_inside(col0 + 16 * i, hi) & (i < 4 ? 0xFFFFu : 1u));
-    for (int xi = 0; xi < 9; xi++)
-        off[xi] = fc_wino_s2_offset(xi, C, ldv);
-    s2_places(off, ldv, base, step);
+        mask[i] = (__mmask16)(lanes_inside(col0 + 16 * i, hi) &
+                              (i < 4 ? 0xFFFFu : (1u << (pt - 4)) - 1));
     for (int64_t c = c0; c < c0 + nc; c++) {
         const float *xc = x + c * H * W + col0;
-        __m512 t[5][5], e[5][5];   /* t[patch row][column factor] */
-#pragma GCC unroll 5
-        for (int r = 0; r < 5; r++) {
-            __m512 d[5];
+        __m512 t[9][11];   /* t[patch row][column product] */
+#pragma GCC unroll 9
+        for (int r = 0; r < pt; r++) {
+            __m512 d[9];
             if (row0 + r >= 0 && row0 + r < H)
-                row_s2(xc + (row0 + r) * W, mask, d, &most);
+                row_s2(R, xc + (row0 + r) * W, mask, d, &most);
             else
-                for (int j = 0; j < 5; j++)
+                for (int j = 0; j < pt; j++)
                     d[j] = _mm512_setzero_ps();
-            input_s2_1d(d, t[r]);
+            input_s2_1d(R, d, t[r]);
         }
-#pragma GCC unroll 5
-        for (int b = 0; b < 5; b++) {   /* down each column */
-            __m512 col[5], o[5];
-            for (int r = 0; r < 5; r++)
+        __m512 e[11][11];   /* e[a][b]: products along the rows' axis, then columns' */
+#pragma GCC unroll 11
+        for (int b = 0; b < n; b++) {   /* down each column */
+            __m512 col[9], o[11];
+            for (int r = 0; r < pt; r++)
                 col[r] = t[r][b];
-            input_s2_1d(col, o);
-            for (int a = 0; a < 5; a++)
+            input_s2_1d(R, col, o);
+            for (int a = 0; a < n; a++)
                 e[a][b] = o[a];
         }
-        store_s2(e, v, base, step, c);
+#pragma GCC unroll 11
+        for (int a = 0; a < n; a++)
+            store_s2(R, a, e[a], v, off, ld, c);
     }
     return PAST_SAFE(most);
+}
+
+TARGET int f32_winograd_input_s2_avx512(int64_t R, const float *x, int64_t c0, int64_t nc,
+                                        int64_t H, int64_t W, int64_t row0, int64_t col0,
+                                        int len, float *v, const int64_t off[9], int64_t ld)
+{
+    return R == 7 ? input_s2(7, x, c0, nc, H, W, row0, col0, len, v, off, ld)
+                  : input_s2(3, x, c0, nc, H, W, row0, col0, len, v, off, ld);
 }
 
 /* ------------------------------------------------------------------ */
@@ -848,7 +884,7 @@ TARGET void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane,
 
 /* Stride 2: point (i, j) sums into outputs (0 or 1, 0 or 1) where i and
  * j are each 0 or 1 for output 0, 1 or 2 for output 1. */
-TARGET void f32_winograd_output_s2_3x3_avx512(const float *m, int64_t plane,
+TARGET void f32_winograd_output_s2_avx512(const float *m, int64_t plane,
                                               const float *scale, const float *bias,
                                               int relu, float *o, int64_t ldr, int nrows,
                                               int ncols)
@@ -948,15 +984,15 @@ int f32_winograd_weight_rows_3x3_avx512(const float *w, int64_t ldw, int nk, int
 int f32_winograd_weight_flipped_3x3_avx512(const float *src, int64_t ldk, int nc, int64_t cb,
                                            float *u, int64_t ldu, int64_t plane)
 { (void)src; (void)ldk; (void)nc; (void)cb; (void)u; (void)ldu; (void)plane; return 1; }
-int f32_winograd_weight_s2_3x3_avx512(const float *w, int64_t ldw, int nk, int64_t cb,
-                                      float *u, int64_t ldu, int64_t chans)
-{ (void)w; (void)ldw; (void)nk; (void)cb; (void)u; (void)ldu; (void)chans; return 1; }
-int f32_winograd_input_s2_3x3_avx512(const float *x, int64_t c0, int64_t nc, int64_t C,
-                                     int64_t H, int64_t W, int64_t row0, int64_t col0,
-                                     int len, float *v, int64_t ldv)
-{ (void)x; (void)c0; (void)nc; (void)C; (void)H; (void)W; (void)row0; (void)col0; (void)len;
-  (void)v; (void)ldv; return 1; }
-void f32_winograd_output_s2_3x3_avx512(const float *m, int64_t plane, const float *scale,
+int f32_winograd_weight_s2_avx512(int64_t R, const float *w, int64_t ldw, int nk, int64_t cb,
+                                  float *u, const int64_t off[9], int64_t ld)
+{ (void)R; (void)w; (void)ldw; (void)nk; (void)cb; (void)u; (void)off; (void)ld; return 1; }
+int f32_winograd_input_s2_avx512(int64_t R, const float *x, int64_t c0, int64_t nc, int64_t H,
+                                 int64_t W, int64_t row0, int64_t col0, int len, float *v,
+                                 const int64_t off[9], int64_t ld)
+{ (void)R; (void)x; (void)c0; (void)nc; (void)H; (void)W; (void)row0; (void)col0; (void)len;
+  (void)v; (void)off; (void)ld; return 1; }
+void f32_winograd_output_s2_avx512(const float *m, int64_t plane, const float *scale,
                                        const float *bias, int relu, float *o, int64_t ldr,
                                        int nrows, int ncols)
 { (void)m; (void)plane; (void)scale; (void)bias; (void)relu; (void)o; (void)ldr; (void)nrows;
