@@ -44,9 +44,10 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     Deep 3x3 layers of few pixels (VGG's 512 channels at 14x14,
     ResNet-50's at 7x7) take a Winograd whose lanes hold output channels
     and which transforms the weights block by block as it uses them
-    (_few_tile_winograd_pays).  Dense 3x3 layers of stride 2 take the same
-    walk with 25 multiplications per 2x2 outputs where the direct kernels
-    make 36 (_strided_winograd_pays).
+    (_few_tile_winograd_pays).  Dense 3x3 and 7x7 layers of stride 2 take
+    the same walk with 25 multiplications per 2x2 outputs where the direct
+    kernels make 36 (121 where they make 196), ResNet-50's stem included
+    (_strided_winograd_pays).
 
     Other layers whose weights outweigh their pixels (ResNet-50's last
     stage: 7x7 images under 1-9 MB of weights) take the streamed algorithm
@@ -120,18 +121,27 @@ def _few_tile_winograd_pays(p):
 
 
 def _strided_winograd_pays(p):
-    """Dense undilated 3x3 layers of stride 2 with 64-256 2x2 output tiles
-    and 32 input channels or more: the C side's Winograd of few tiles for
-    stride 2 (each row and column's two outputs from three points, the
-    middle one shared: 5 products where the direct sum makes 6, by
-    additions alone) beats the direct kernels: ResNet-50's 128 channels at
-    56x56 -> 28x28 1.24x, 32-256 channels at 32x32-56x56 1.1-1.3x; at 16
-    tiles (512 channels, 7x7 outputs) transforming the weights costs more
-    than the multiplications it saves (0.5x the streamed GEMM), at 49 a
-    tie with it."""
+    """Dense undilated layers of stride 2 that the C side's Winograd of few
+    tiles for stride 2 runs faster than the direct kernels (each row and
+    column's two outputs from three points, the middle one shared, by
+    additions alone):
+    - 3x3 filters (25 products per 2x2 outputs where the direct sum makes
+      36) with 64-256 tiles and 32 input channels or more: ResNet-50's 128
+      channels at 56x56 -> 28x28 1.24x, 32-256 channels at 32x32-56x56
+      1.1-1.3x; at 16 tiles (512 channels, 7x7 outputs) transforming the
+      weights costs more than the multiplications it saves (0.5x the
+      streamed GEMM), at 49 a tie with it;
+    - 7x7 filters (121 products where it makes 196) with 64 output
+      channels and at most 16 input channels, as in ResNet's stem: 3
+      channels at 224x224 1.10-1.14x, 16 at 112x112 1.05x; 32 channels
+      0.94x, and fewer output channels leave the lanes of 64 part empty
+      (32: 0.6x)."""
+    if p.groups != 1 or p.stride != (2, 2) or p.dilation != (1, 1) or p.R != p.S:
+        return False
     tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
-    return (p.groups == 1 and (p.R, p.S) == (3, 3) and p.stride == (2, 2)
-            and p.dilation == (1, 1) and p.C >= 32 and 64 <= tiles <= 256)
+    if p.R == 3:
+        return p.C >= 32 and 64 <= tiles <= 256
+    return p.R == 7 and p.K == 64 and p.C <= 16 and tiles >= 64
 
 
 def _winograd_pays(p):

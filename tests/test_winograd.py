@@ -12,8 +12,9 @@ Dilated layers run as phases (every dh-th row, every dw-th column), each a
 stride-1 convolution; 5x5 filters are dilated along rows only.  Undilated
 3x3 layers of few tiles (at most 64, or 256 with 128 input channels or
 more) take the variant with output channels in the lanes, whose weights
-are transformed block by block (FEW); so do undilated 3x3 layers of
-stride 2 with at most 256 tiles (STRIDED), 25 products per tile.
+are transformed block by block (FEW); so do undilated 3x3 and 7x7 layers
+of stride 2 (STRIDED): 25 and 121 products per tile, with at most 256
+tiles, or any number with one block of output and input channels.
 """
 import numpy as np
 import pytest
@@ -139,24 +140,31 @@ def test_winograd_few_tiles(torch, isa, shape):
                  "few tiles")
 
 
-# (N, C, H, W, K, padding, scaled): stride 2, 5x5 patches 4 apart, input
-# channels 32 to a block of U (each 1-4 products a point), tile rows of
-# 1-16 tiles or more (two groups), fewer blocks of 64 output channels than
-# threads (rows of tiles split, across images too)
+# (N, C, H, W, K, padding, scaled[, R]): stride 2, (R + 2)-square patches 4
+# apart, input channels 32 to a block of U (each 1-4 products a point;
+# 7x7: 9-16), tile rows of 1-16 tiles or more (two groups), fewer blocks
+# of 64 output channels than threads (rows of tiles split, across images
+# too); one block of output and of input channels (runs of rows of tiles
+# with their own V: across images, odd output heights)
 STRIDED = [(1, 128, 56, 56, 128, 1, True),             # ResNet-50's downsampling 3x3
            (1, 130, 9, 11, 70, 1, True),               # 32 x 4 + 2 inputs, 64 + 6 outputs
            (3, 17, 7, 7, 16, ((0, 2), (1, 0)), False),  # split rows run across images
            (2, 5, 13, 70, 9, 0, True),                 # rows of 18 tiles: 16 + 2
            (1, 40, 12, 64, 64, ((2, 1), (2, 2)), True),  # padding past the kernel's reach
-           (2, 3, 2, 3, 5, ((2, 2), (1, 2)), False)]   # inputs smaller than a patch
+           (2, 3, 2, 3, 5, ((2, 2), (1, 2)), False),   # inputs smaller than a patch
+           (3, 5, 9, 201, 40, 1, True),                # 1530 tiles in runs of 2 rows
+           (1, 3, 224, 224, 64, 3, True, 7),           # ResNet-50's stem
+           (3, 3, 9, 200, 64, 3, True, 7),             # runs across images, 5 output rows
+           (2, 4, 11, 70, 70, ((1, 3), (3, 2)), False, 7),  # 64 + 6 outputs, V for all runs
+           (1, 40, 15, 15, 20, 2, True, 7)]            # 32 + 8 inputs
 
 
 @pytest.mark.parametrize("shape", STRIDED)
 def test_winograd_few_tiles_stride_2(torch, isa, shape):
-    N, C, H, W, K, pad, scaled = shape
+    N, C, H, W, K, pad, scaled, R = shape + (3,) * (len(shape) == 7)
     pads = pad if isinstance(pad, tuple) else ((pad, pad), (pad, pad))
     rng = rng_for(C * H * W + K + 2)
-    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, 3, 3), np.float32)
+    x, w = randn(rng, (N, C, H, W), np.float32), randn(rng, (K, C, R, R), np.float32)
     b = randn(rng, (K,), np.float32) if scaled else None
     wscale = rng.uniform(-2, 2, K) if scaled else None
     y = run_winograd(x, w, b, pads, relu=True, wscale=wscale, stride=2)
@@ -167,22 +175,27 @@ def test_winograd_few_tiles_stride_2(torch, isa, shape):
 
 @st.composite
 def strided_problems(draw):
-    """Stride-2 3x3 layers of at most 216 tiles (the variant's limit: 256)."""
-    pads = tuple(tuple(draw(st.integers(0, 2)) for _ in range(2)) for _ in range(2))
-    H = draw(st.integers(max(1, 3 - sum(pads[0])), 20))
-    W = draw(st.integers(max(1, 3 - sum(pads[1])), 70))
-    return dict(N=draw(st.integers(1, 2)), C=draw(st.integers(1, 70)),
-                K=draw(st.integers(1, 80)), H=H, W=W, pads=pads,
-                bias=draw(st.booleans()), scaled=draw(st.booleans()),
-                seed=draw(st.integers(0, 2**31 - 1)))
+    """Stride-2 3x3 and 7x7 layers: at most 216 tiles, or one block of
+    output and input channels (runs of rows of tiles)."""
+    R = draw(st.sampled_from((3, 7)))
+    pads = tuple(tuple(draw(st.integers(0, R - 1)) for _ in range(2)) for _ in range(2))
+    H = draw(st.integers(max(1, R - sum(pads[0])), 20))
+    W = draw(st.integers(max(1, R - sum(pads[1])), 70))
+    runs = draw(st.booleans())   # many tiles, few channels
+    return dict(R=R, N=draw(st.integers(1, 4 if runs else 2)),
+                C=draw(st.integers(1, 32 if runs else 70)),
+                K=draw(st.integers(1, 64 if runs else 80)), H=H * (3 if runs else 1),
+                W=W * (2 if runs else 1), pads=pads, bias=draw(st.booleans()),
+                scaled=draw(st.booleans()), seed=draw(st.integers(0, 2**31 - 1)))
 
 
 @settings(max_examples=80, deadline=None)
 @given(cfg=strided_problems())
 def test_winograd_stride_2_matches_torch(torch, isa, cfg):
     rng = rng_for(cfg["seed"])
+    R = cfg["R"]
     x = randn(rng, (cfg["N"], cfg["C"], cfg["H"], cfg["W"]), np.float32)
-    w = randn(rng, (cfg["K"], cfg["C"], 3, 3), np.float32)
+    w = randn(rng, (cfg["K"], cfg["C"], R, R), np.float32)
     b = randn(rng, (cfg["K"],), np.float32) if cfg["bias"] else None
     wscale = rng.uniform(-2, 2, cfg["K"]) if cfg["scaled"] else None
     before = [a.copy() for a in (x, w)]
@@ -196,50 +209,60 @@ def test_winograd_stride_2_matches_torch(torch, isa, cfg):
 
 @pytest.mark.parametrize("where", ("input", "weight"))
 @pytest.mark.parametrize("value", (np.nan, np.inf, -np.inf, 2e37))
-def test_winograd_stride_2_unsafe_values_placed_as_torch(torch, isa, where, value):
+@pytest.mark.parametrize("R,C,H", [(3, 40, 15), (7, 3, 40)], ids=["3x3", "7x7-runs"])
+def test_winograd_stride_2_unsafe_values_placed_as_torch(torch, isa, where, value, R, C, H):
     """An input or weight out of the transforms' safe range sends the call
     to the direct algorithm: NaN and inf land where torch has them (the
     transforms would spread inf - inf), huge finite values do not overflow."""
     rng = rng_for(23)
-    x, w = randn(rng, (1, 40, 15, 22), np.float32), randn(rng, (24, 40, 3, 3), np.float32)
-    w[0, 0, 1, 1] = 0   # an inf meeting a zero weight: NaN in torch
+    x, w = randn(rng, (1, C, H, 22), np.float32), randn(rng, (24, C, R, R), np.float32)
+    w[0, 0, R // 2, R // 2] = 0   # an inf meeting a zero weight: NaN in torch
     flat = (x if where == "input" else w).reshape(-1)
     flat[rng.choice(flat.size, 3, replace=False)] = value
     b = randn(rng, (24,), np.float32)
-    y = run_winograd(x, w, b, 1, relu=True, stride=2)
+    pad = R // 2
+    y = run_winograd(x, w, b, pad, relu=True, stride=2)
     e = torch.relu(torch_conv2d(torch, t64(torch, x), t64(torch, w), t64(torch, b), (2, 2),
-                                ((1, 1), (1, 1)), (1, 1), 1))
+                                ((pad, pad), (pad, pad)), (1, 1), 1))
     if np.isfinite(value):
         assert np.isfinite(y).all() == np.isfinite(e.numpy()).all()
     assert_nonfinite_match(y, e, np.float32, "winograd stride 2, unsafe values")
 
 
-@pytest.mark.parametrize("shape", [(1, 128, 56, 56, 128), (1, 32, 32, 32, 64),
-                                   (2, 256, 28, 28, 256)])
+@pytest.mark.parametrize("shape", [(1, 128, 56, 56, 128, 3), (1, 32, 32, 32, 64, 3),
+                                   (2, 256, 28, 28, 256, 3), (1, 3, 224, 224, 64, 7),
+                                   (4, 16, 64, 64, 64, 7)])
 def test_auto_takes_strided_winograd(torch, isa, shape):
-    """ResNet-50's downsampling 3x3 layer and others of 64-256 tiles, fused
-    with batch norm and ReLU: within 1e-5 of the largest output of torch's
-    conv -> batch_norm(eval) -> relu in float64; fewer tiles (ResNet-50's
-    512 channels to 7x7), more tiles, 16 input channels, stride 1 or 3 or
-    dilation do not take it."""
-    N, C, H, W, K = shape
+    """ResNet-50's downsampling 3x3 layer and others of 64-256 tiles, and
+    its stem (7x7, 3 channels to 64), fused with batch norm and ReLU: within
+    1e-5 of the largest output of torch's conv -> batch_norm(eval) -> relu
+    in float64.  3x3: fewer tiles (ResNet-50's 512 channels to 7x7), more
+    tiles, 16 input channels; 7x7: 32 input channels, other than 64 output
+    channels; either: stride 1 or 3, dilation, 5x5 filters do not take it."""
+    N, C, H, W, K, R = shape
     f32 = np.dtype(np.float32)
-    p = _params.conv_params((N, C, H, W), (K, C, 3, 3), 2, 1, 1, 1)
+    pad = R // 2
+    p = _params.conv_params((N, C, H, W), (K, C, R, R), 2, pad, 1, 1)
     assert conv._strided_winograd_pays(p)
     assert (conv.choose_algorithm(p, f32) == "winograd") == (isa == "avx512")
-    for other in [((1, 512, 14, 14), 2, 1), ((1, C, 80, 80), 2, 1), ((N, 16, H, W), 2, 1),
-                  ((N, C, H, W), 3, 1), ((N, C, H, W), 2, 2)]:
-        xs, stride, dil = other
-        q = _params.conv_params(xs, (K, xs[1], 3, 3), stride, 1, dil, 1)
+    if R == 3:
+        others = [((1, 512, 14, 14), K, 3), ((1, C, 80, 80), K, 3), ((N, 16, H, W), K, 3)]
+    else:
+        others = [((N, 32, H, W), K, 7), ((N, C, H, W), 32, 7), ((N, C, H, W), 128, 7)]
+    for xs, k, r in others + [((N, C, H, W), K, 5)]:
+        assert not conv._strided_winograd_pays(_params.conv_params(xs, (k, xs[1], r, r), 2,
+                                                                    r // 2, 1, 1))
+    for stride, dil in [(1, 1), (3, 1), (2, 2)]:
+        q = _params.conv_params((N, C, H, W), (K, C, R, R), stride, pad * dil, dil, 1)
         assert not conv._strided_winograd_pays(q)
     rng = rng_for(C * H + K)
-    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, 3, 3), f32)
+    x, w = randn(rng, (N, C, H, W), f32), randn(rng, (K, C, R, R), f32)
     mean, var = randn(rng, (K,), f32), rng.uniform(0.1, 2, K).astype(f32)
     gamma, beta = randn(rng, (K,), f32), randn(rng, (K,), f32)
-    y = fc.conv2d_bn(x, w, None, mean, var, gamma, beta, stride=2, padding=1,
+    y = fc.conv2d_bn(x, w, None, mean, var, gamma, beta, stride=2, padding=pad,
                      activation="relu")
     F = torch.nn.functional
-    e = F.relu(F.batch_norm(F.conv2d(t64(torch, x), t64(torch, w), stride=2, padding=1),
+    e = F.relu(F.batch_norm(F.conv2d(t64(torch, x), t64(torch, w), stride=2, padding=pad),
                             t64(torch, mean), t64(torch, var), t64(torch, gamma),
                             t64(torch, beta), False, 0.0, 1e-5))
     assert_close(y, e, f32, "conv2d_bn, winograd stride 2")
@@ -452,9 +475,9 @@ def test_auto_winograd_5x5_conv2d_bn_matches_torch(torch, isa, C, K):
 @pytest.mark.parametrize("x_shape,dilation,R", [((3, 24, 21, 40), 1, 3), ((7, 24, 8, 8), 1, 3),
                                                 ((2, 24, 21, 40), 2, 3), ((3, 24, 21, 40), 1, 5),
                                                 ((9, 24, 14, 14), 1, 5), ((2, 24, 10, 10), 1, 3),
-                                                ((2, 24, 21, 30), 1, 3)],
+                                                ((2, 24, 21, 30), 1, 3), ((3, 3, 30, 60), 1, 7)],
                          ids=["rows", "blocks", "dilated", "rows5x5", "blocks5x5", "few",
-                              "few-stride2"])
+                              "few-stride2", "runs-stride2-7x7"])
 @pytest.mark.parametrize("threads", (1, 3, 16))
 def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x_shape,
                                                 dilation, R):
@@ -462,10 +485,11 @@ def test_winograd_bits_do_not_depend_on_threads(restore_threads, isa, threads, x
     (16 here: each part transforms the input again), or with few tiles by
     rows of tiles (each part transforms the weights again)."""
     rng = rng_for(8)
-    x, w = randn(rng, x_shape, np.float32), randn(rng, (20, 24, R, R), np.float32)
+    C = x_shape[1]
+    x, w = randn(rng, x_shape, np.float32), randn(rng, (20, C, R, R), np.float32)
     b = randn(rng, (20,), np.float32)
     pad = dilation * (R - 1) // 2
-    stride = 2 if x_shape == (2, 24, 21, 30) else 1
+    stride = 2 if x_shape in [(2, 24, 21, 30), (3, 3, 30, 60)] else 1
     fc.set_num_threads(2)
     two = run_winograd(x, w, b, pad, relu=True, dilation=dilation, stride=stride)
     fc.set_num_threads(threads)
