@@ -1,6 +1,7 @@
 /* Winograd F(2x2, 3x3) and F(2x2, 5x5) convolutions, float32
  * (conv_winograd.h): dense 3x3 and 5x5 layers of stride 1 (dilated too, by
- * phases: 3x3 any, 5x5 along rows only), with AVX-512.
+ * phases: 3x3 any, 5x5 along rows only), with AVX-512; and a stride-2
+ * variant for 3x3 and 7x7 filters (winograd_few_tiles).
  *
  * Two layouts.  Few tiles under many weights (winograd_few_tiles, below)
  * put output channels in the lanes.  Otherwise tiles fill the lanes:

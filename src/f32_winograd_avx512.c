@@ -5,7 +5,8 @@
  * of a row of tiles, or a block of tile rows of a narrow image (whole
  * loads and stores, and permutes).  A tile's patch is T x T inputs (T = 4
  * for 3x3 filters, 6 for 5x5); the helpers take T as a constant, so that
- * each size compiles to its own straight code. */
+ * each size compiles to its own straight code.  The stride-2 transforms
+ * (3x3 and 7x7 filters, additions alone) take R as one. */
 #include "conv_winograd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

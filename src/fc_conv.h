@@ -19,7 +19,10 @@ typedef struct {
 } fc_conv_shape;
 
 /* FC_CONV_WINOGRAD: F(2x2, 3x3) or F(2x2, 5x5) for float32 where it applies
- * (fc_conv2d_winograd_efficiency_f32 > 0), the direct algorithm elsewhere;
+ * (fc_conv2d_winograd_efficiency_f32 > 0), its stride-2 variant for 3x3
+ * and 7x7 filters where that applies (conv_winograd.h: at most 256 tiles,
+ * or one block each of 64 output and 32 input channels), the direct
+ * algorithm elsewhere;
  * for the gradients, the direct weight gradient and a stride-1 layer's
  * input gradient (a convolution itself) by Winograd. */
 /* FC_CONV_STREAMED: the forward pass as an im2col GEMM on the weights as
