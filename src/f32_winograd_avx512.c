@@ -856,6 +856,21 @@ TARGET INLINE void output_halved(__m512 m0, __m512 m1, __m512 m2, __m512 m3, __m
     *o1 = _mm512_fmsub_ps(half, _mm512_sub_ps(m1, m2), m3);
 }
 
+/* Vector v (channels 16 v ..) of a tile's 2 x 2 outputs y, times scale
+ * then + bias (64 values each, or NULL), ReLU when relu, stored
+ * channels-last at o[(i ldr + j) 64 + 16 v] for rows i < nrows, columns
+ * j < ncols. */
+TARGET INLINE void store_tile_cl(__m512 y[2][2], int v, const float *scale, const float *bias,
+                                 int relu, float *o, int64_t ldr, int nrows, int ncols)
+{
+    const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
+    const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+    for (int i = 0; i < nrows; i++)
+        for (int j = 0; j < ncols; j++)
+            _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
+                             bias_relu(_mm512_mul_ps(y[i][j], f), b, relu));
+}
+
 /* One tile's 2 x 2 outputs of 64 output channels (four vectors) from the
  * doubled weights' M: m[xi plane + k] -> A^T M A, times scale[k] then +
  * bias[k] (each 64 values, or NULL), ReLU when relu, stored channels-last
@@ -874,21 +889,15 @@ TARGET void f32_winograd_output_cl_3x3_avx512(const float *m, int64_t plane,
                           _mm512_loadu_ps(mv + (12 + j) * plane), &t[0][j], &t[1][j]);
         for (int i = 0; i < 2; i++)   /* (A^T M) A */
             output_halved(t[i][0], t[i][1], t[i][2], t[i][3], &y[i][0], &y[i][1]);
-        const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
-        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
-        for (int i = 0; i < nrows; i++)
-            for (int j = 0; j < ncols; j++)
-                _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
-                                 bias_relu(_mm512_mul_ps(y[i][j], f), b, relu));
+        store_tile_cl(y, v, scale, bias, relu, o, ldr, nrows, ncols);
     }
 }
 
 /* Stride 2: point (i, j) sums into outputs (0 or 1, 0 or 1) where i and
  * j are each 0 or 1 for output 0, 1 or 2 for output 1. */
 TARGET void f32_winograd_output_s2_avx512(const float *m, int64_t plane,
-                                              const float *scale, const float *bias,
-                                              int relu, float *o, int64_t ldr, int nrows,
-                                              int ncols)
+                                          const float *scale, const float *bias, int relu,
+                                          float *o, int64_t ldr, int nrows, int ncols)
 {
     for (int v = 0; v < 4; v++) {
         const float *mv = m + 16 * v;
@@ -902,12 +911,7 @@ TARGET void f32_winograd_output_s2_avx512(const float *m, int64_t plane,
             y[i][0] = _mm512_add_ps(t[i][0], t[i][1]);
             y[i][1] = _mm512_add_ps(t[i][1], t[i][2]);
         }
-        const __m512 f = scale ? _mm512_loadu_ps(scale + 16 * v) : _mm512_set1_ps(1.0f);
-        const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
-        for (int i = 0; i < nrows; i++)
-            for (int j = 0; j < ncols; j++)
-                _mm512_storeu_ps(o + (i * ldr + j) * 64 + 16 * v,
-                                 bias_relu(_mm512_mul_ps(y[i][j], f), b, relu));
+        store_tile_cl(y, v, scale, bias, relu, o, ldr, nrows, ncols);
     }
 }
 
