@@ -464,49 +464,176 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  * where the direct path first writes the turned copy (a memory-bound pass
  * over the weights as long as the GEMMs).  Out-of-range values return
  * FC_WINO_DECLINED instead, having written gx or not. */
+/* One call's layout (winograd_few_tiles), shared by its items. */
+typedef struct {
+    const fc_conv_shape *s;
+    int s2, local, npoints;       /* stride 2; runs with their own V; points */
+    int64_t th, tw, gpr;          /* tiles per image: rows, columns; groups of 16 per row */
+    int64_t cbmax, rchunk;        /* input channels per block of U; rows of tiles per run */
+    int64_t ldv, mplane;          /* floats per row of V; per point of M */
+    int64_t voff[17], uoff[17];   /* points' planes in V and U; [npoints]: the sizes */
+    const int64_t *slot;          /* each tile's lane in V */
+    const float *scale, *bias;    /* per output channel, 64-padded (scale: or NULL) */
+    int relu;
+} few_call;
+
+/* The outputs of tiles t0 .. t0 + nt - 1 from their points in M (tile t
+ * at m + (t - mt0) KT) into the channels-last buffer ob (holding the
+ * batch's outputs from pixel obase on), for the block's factors. */
+static void few_outputs(const few_call *f, int64_t t0, int64_t nt, const float *m, int64_t mt0,
+                        int64_t k0, float *ob, int64_t obase)
+{
+    const fc_conv_shape *s = f->s;
+    for (int64_t t = t0; t < t0 + nt; t++) {
+        const int64_t row = t / f->tw, tc = t % f->tw, n = row / f->th, tr = row % f->th;
+        (f->s2 ? f32_winograd_output_s2_avx512 : f32_winograd_output_cl_3x3_avx512)(
+            m + (t - mt0) * FC_WINO_FEW_KT, f->mplane, f->scale ? f->scale + k0 : NULL,
+            f->bias + k0, f->relu,
+            ob + (n * s->P * s->Q + 2 * tr * s->Q + 2 * tc - obase) * FC_WINO_FEW_KT, s->Q,
+            s->P - 2 * tr < 2 ? 1 : 2, s->Q - 2 * tc < 2 ? 1 : 2);
+    }
+}
+
+/* An item of a run (local): V of rows of tiles r0 .. r1 - 1 into vl, then
+ * six tiles at a time through the 9 GEMMs (M in L1) and the output
+ * transform.  Nonzero when an input is out of the safe range. */
+static int few_run(const few_call *f, const float *x, int64_t r0, int64_t r1, const float *u,
+                   float *vl, float *m, float *ob, int64_t obase, fc_nhwc_tile *t)
+{
+    const fc_conv_shape *s = f->s;
+    const int64_t C = s->C, KT = FC_WINO_FEW_KT;
+    int bad = 0;
+    for (int64_t gi = 0; gi < (r1 - r0) * f->gpr; gi++)
+        bad |= s2_group_input(s, x, r0 + gi / f->gpr, gi % f->gpr, 0, C,
+                              vl + gi * FC_WINO_LANES, f->voff, f->ldv);
+    for (int64_t t0 = r0 * f->tw; t0 < r1 * f->tw && !bad; t0 += FC_NHWC_NP) {
+        t->pix = f->slot + t0;
+        t->np = (int)(r1 * f->tw - t0 < FC_NHWC_NP ? r1 * f->tw - t0 : FC_NHWC_NP);
+        for (int64_t c0 = 0; c0 < C; c0 += f->cbmax) {
+            const int64_t cb = C - c0 < f->cbmax ? C - c0 : f->cbmax;
+            t->accumulate = c0 > 0;
+            for (int xi = 0; xi < f->npoints; xi++) {
+                const int len = fc_wino_s2_len(s->R, xi);
+                t->cb = cb * len;
+                f32_conv_direct_nhwc_6x64_avx512(t, vl + f->voff[xi] + c0 * len * f->ldv,
+                                                 u + f->uoff[xi] + c0 * len * KT, NULL,
+                                                 m + xi * f->mplane);
+            }
+        }
+        few_outputs(f, t0, t->np, m, t0, 0, ob, obase);
+    }
+    return bad;
+}
+
+/* An item of 64 output channels from k0 (nk of them real) over rows of
+ * tiles r0 .. r1 - 1 (V made before the items): block by block of input
+ * channels, U from the weights as stored, then the GEMMs into M (every
+ * tile); then the output transform.  Nonzero when a weight is out of the
+ * safe range. */
+static int few_block(const few_call *f, const float *w, int flipped, const float *v,
+                     int64_t k0, int64_t nk, int64_t r0, int64_t r1, float *u, float *m,
+                     float *ob, fc_nhwc_tile *t)
+{
+    const fc_conv_shape *s = f->s;
+    const int64_t C = s->C, K = s->K, R = s->R, KT = FC_WINO_FEW_KT, cbmax = f->cbmax;
+    int bad = 0;
+    for (int64_t c0 = 0; c0 < C && !bad; c0 += cbmax) {
+        const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
+        t->accumulate = c0 > 0;
+        for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
+            const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
+            if (f->s2)
+                bad |= f32_winograd_weight_s2_avx512(
+                    R, w + (rows ? (k0 + k) * C + c0 : 0) * R * R, C * R * R, rows, cb, u + k,
+                    f->uoff, KT);
+            else if (flipped)   /* w[c][k]: input channel c, output channel k */
+                bad |= f32_winograd_weight_flipped_3x3_avx512(
+                    w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, cb, u + k, KT,
+                    f->uoff[1]);
+            else
+                bad |= f32_winograd_weight_rows_3x3_avx512(
+                    w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, cb, u + k, KT,
+                    f->uoff[1]);
+        }
+        for (int xi = 0; xi < f->npoints && !bad; xi++) {
+            /* the next block's weights, a few of its 64 rows a point: from
+             * L3 while the GEMMs compute (read all at once by the
+             * transform, they made it wait; spreading them over every GEMM
+             * call ran no faster).  Rows: output channels (flipped: input
+             * channels) */
+            const int64_t c0n = c0 + cbmax, cbn = C - c0n < cbmax ? C - c0n : cbmax;
+            const int64_t nrows = c0n >= C ? 0 : flipped ? cbn : nk;
+            const int64_t per = (KT + f->npoints - 1) / f->npoints;
+            const int len = f->s2 ? fc_wino_s2_len(R, xi) : 1;
+            for (int64_t r = per * xi; r < per * (xi + 1) && r < nrows; r++) {
+                const char *row = (const char *)(
+                    flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
+                const int64_t bytes = (flipped ? nk : cbn) * 9 * (int64_t)sizeof(float);
+                for (int64_t off = 0; off < bytes; off += 64)
+                    __builtin_prefetch(row + off, 0, 3);
+            }
+            t->cb = cb * len;
+            for (int64_t t0 = r0 * f->tw; t0 < r1 * f->tw; t0 += FC_NHWC_NP) {
+                t->pix = f->slot + t0;
+                t->np = (int)(r1 * f->tw - t0 < FC_NHWC_NP ? r1 * f->tw - t0 : FC_NHWC_NP);
+                f32_conv_direct_nhwc_6x64_avx512(t, v + f->voff[xi] + c0 * len * f->ldv,
+                                                 u + f->uoff[xi], NULL,
+                                                 m + xi * f->mplane + t0 * KT);
+            }
+        }
+    }
+    if (!bad)
+        few_outputs(f, r0 * f->tw, (r1 - r0) * f->tw, m, 0, k0, ob, 0);
+    return bad;
+}
+
 static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, const float *x,
                               const float *w, int flipped, const double *wscale,
                               const float *bias, int relu, float *y)
 {
-    const int s2 = s->sh == 2, npoints = s2 ? 9 : 16;
     const wino_phase ph = phase_of(s, 0, 0);
     const wino_grid g = grid_of(s, &ph);
     const int64_t C = s->C, K = s->K, R = s->R, PQ = s->P * s->Q, KT = FC_WINO_FEW_KT;
-    const int64_t th = (s->P + 1) / 2, tw = (s->Q + 1) / 2, gpr = (tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
-    const int64_t ntiles = s->N * th * tw, nkb = (K + KT - 1) / KT, trows = s->N * th;
-    const int64_t cbfew = s2 ? FC_WINO_S2_CB : FC_WINO_FEW_CB, cbmax = C < cbfew ? C : cbfew;
-    const int local = s2 && nkb == 1 && C <= cbfew;   /* V per run of rows of tiles */
+    const int nt = fc_get_num_threads();
+    static const int64_t tap0 = 0;
+    few_call f;
+    f.s = s;
+    f.s2 = s->sh == 2;
+    f.npoints = f.s2 ? 9 : 16;
+    f.th = (s->P + 1) / 2;
+    f.tw = (s->Q + 1) / 2;
+    f.gpr = (f.tw + FC_WINO_LANES - 1) / FC_WINO_LANES;
+    const int64_t ntiles = s->N * f.th * f.tw, nkb = (K + KT - 1) / KT, trows = s->N * f.th;
+    const int64_t cbfew = f.s2 ? FC_WINO_S2_CB : FC_WINO_FEW_CB;
+    f.cbmax = C < cbfew ? C : cbfew;
+    f.local = f.s2 && nkb == 1 && C <= cbfew;
     /* Items: blocks of output channels x runs of rchunk rows of tiles.
      * Fewer blocks than threads: each block's rows split too (each part
      * transforms the block's weights again). */
-    const int nt = fc_get_num_threads();
-    const int64_t want = nkb < nt ? (nt + nkb - 1) / nkb : 1;
-    const int64_t rchunk = local ? (FC_WINO_S2_RUN / tw > 1 ? FC_WINO_S2_RUN / tw : 1)
-                                 : (trows + (want < trows ? want : trows) - 1) /
-                                       (want < trows ? want : trows);
-    /* M: every tile's points (local: six tiles' at a time) */
-    const int64_t nsplit = (trows + rchunk - 1) / rchunk, mtiles = local ? FC_NHWC_NP : ntiles;
-    /* stride 2: groups of up to 16 tiles of one row of tiles */
-    const int64_t ngroups = local ? rchunk * gpr : s2 ? trows * gpr : g.ngroups;
-    /* V: [xi][c len + q][slot]; planes one cache line over a multiple of 16 */
-    const int64_t ldv = ngroups * FC_WINO_LANES, mplane = mtiles * KT + 16;
-    const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
-    int64_t voff[17], uoff[17];   /* points' planes in V and U; [npoints]: the sizes */
-    static const int64_t tap0 = 0;
-    int err = 0, unsafe = 0, wunsafe = 0, uunsafe = 0;
-    for (int xi = 0; xi <= npoints; xi++) {   /* (local: U of C channels) */
-        voff[xi] = few_offset(s2, R, xi, C, ldv);
-        uoff[xi] = few_offset(s2, R, xi, local ? C : cbmax, KT);
+    const int64_t want = nkb < nt ? (nt + nkb - 1) / nkb : 1, parts = want < trows ? want : trows;
+    f.rchunk = f.local ? (FC_WINO_S2_RUN / f.tw > 1 ? FC_WINO_S2_RUN / f.tw : 1)
+                       : (trows + parts - 1) / parts;
+    const int64_t nsplit = (trows + f.rchunk - 1) / f.rchunk;
+    /* stride 2: groups of up to 16 tiles of one row of tiles (local: of a run) */
+    const int64_t ngroups = f.local ? f.rchunk * f.gpr : f.s2 ? trows * f.gpr : g.ngroups;
+    /* V: [xi][c len + q][slot]; M: every tile's points (local: six tiles') */
+    f.ldv = ngroups * FC_WINO_LANES;
+    f.mplane = (f.local ? FC_NHWC_NP : ntiles) * KT + 16;
+    for (int xi = 0; xi <= f.npoints; xi++) {   /* (local: U of all C channels) */
+        f.voff[xi] = few_offset(f.s2, R, xi, C, f.ldv);
+        f.uoff[xi] = few_offset(f.s2, R, xi, f.local ? C : f.cbmax, KT);
     }
-    const int64_t vsize = voff[npoints];
-    const int64_t usize = uoff[npoints];   /* local: made once, before the items */
-    float *v = local ? NULL : (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
-    float *ul = local ? (float *)fc_malloc((size_t)usize * sizeof(float)) : NULL;
+    f.relu = relu;
+    const int64_t vsize = f.voff[f.npoints], usize = f.uoff[f.npoints];
+    const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
+    int err = 0, unsafe = 0, wunsafe = 0, uunsafe = 0;
+    float *v = f.local ? NULL : (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
+    float *ul = f.local ? (float *)fc_malloc((size_t)usize * sizeof(float)) : NULL;
     int64_t *slot = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)ntiles);
     /* the output transform reads 64 channels of factors and bias */
     float *sp = (float *)fc_calloc((size_t)(2 * nkb * KT), sizeof(float));
     float *bp = sp + nkb * KT;
-    if ((local ? ul == NULL : v == NULL) || slot == NULL || sp == NULL) {
+    if ((f.local ? ul == NULL : v == NULL) || slot == NULL || sp == NULL) {
         free(ul);
         free(slot);
         free(sp);
@@ -517,10 +644,13 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
         bp[k] = bias ? bias[k] : 0.0f;
         unsafe |= !isfinite(sp[k]);
     }
-    if (s2)   /* local: the row within its run */
+    f.scale = wscale ? sp : NULL;
+    f.bias = bp;
+    f.slot = slot;
+    if (f.s2)   /* local: the row within its run */
         for (int64_t t = 0; t < ntiles; t++) {
-            const int64_t tc = t % tw, row = local ? t / tw % rchunk : t / tw;
-            slot[t] = (row * gpr + tc / FC_WINO_LANES) * FC_WINO_LANES + tc % FC_WINO_LANES;
+            const int64_t tc = t % f.tw, row = f.local ? t / f.tw % f.rchunk : t / f.tw;
+            slot[t] = (row * f.gpr + tc / FC_WINO_LANES) * FC_WINO_LANES + tc % FC_WINO_LANES;
         }
     else
         for (int64_t i = 0; i < g.ngroups; i++) {
@@ -533,139 +663,60 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
 
 #pragma omp parallel num_threads(nt)
     {
-        float *u = local ? ul : (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
-        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(npoints * mplane) * sizeof(float));
+        float *u = f.local ? ul : (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
+        float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(f.npoints * f.mplane) * sizeof(float));
         /* the outputs, channels-last (local: the run's rows only) */
-        const int64_t obsize = local ? 2 * rchunk * s->Q * KT : s->N * PQ * KT;
+        const int64_t obsize = f.local ? 2 * f.rchunk * s->Q * KT : s->N * PQ * KT;
         float *ob = (float *)fc_scratch(FC_SLOT_COL, (size_t)obsize * sizeof(float));
-        float *vl = local ? (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float)) : NULL;
+        float *vl = f.local ? (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float))
+                            : NULL;
         fc_nhwc_tile t;
-        if (u == NULL || m == NULL || ob == NULL || (local && vl == NULL)) {
+        if (u == NULL || m == NULL || ob == NULL || (f.local && vl == NULL)) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
         /* V, by group and chunk of channels (local: in the items) */
 #pragma omp for schedule(dynamic) reduction(|:unsafe)
-        for (int64_t i = 0; i < (local ? 0 : ngroups * nchunks); i++) {
+        for (int64_t i = 0; i < (f.local ? 0 : ngroups * nchunks); i++) {
             const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
             const int64_t gi = i / nchunks;
-            if (s2) {
-                unsafe |= s2_group_input(s, x, gi / gpr, gi % gpr, c0, nc, v + gi * FC_WINO_LANES,
-                                         voff, ldv);
+            if (f.s2) {
+                unsafe |= s2_group_input(s, x, gi / f.gpr, gi % f.gpr, c0, nc,
+                                         v + gi * FC_WINO_LANES, f.voff, f.ldv);
             } else {
                 const wino_group gr = group_at(&ph, &g, gi);
                 fc_wino_block bk;
                 unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
-                                      v + c0 * ldv + gi * FC_WINO_LANES, ldv, voff[1], &bk);
+                                      v + c0 * f.ldv + gi * FC_WINO_LANES, f.ldv, f.voff[1],
+                                      &bk);
             }
         }
         /* local: U, 16 output channels at a time (one block: nkb = 1) */
 #pragma omp for schedule(static) reduction(|:uunsafe)
-        for (int64_t k = 0; k < (local ? KT : 0); k += 16) {
+        for (int64_t k = 0; k < (f.local ? KT : 0); k += 16) {
             const int rows = K - k >= 16 ? 16 : K > k ? (int)(K - k) : 0;
             uunsafe |= f32_winograd_weight_s2_avx512(R, w + (rows ? k * C * R * R : 0), C * R * R,
-                                                     rows, C, ul + k, uoff, KT);
+                                                     rows, C, ul + k, f.uoff, KT);
         }
         memset(&t, 0, sizeof t);
-        t.taps = 1; t.tapoff = &tap0; t.cs = ldv; t.ws = KT; t.ldo = KT;
+        t.taps = 1; t.tapoff = &tap0; t.cs = f.ldv; t.ws = KT; t.ldo = KT;
 #pragma omp for schedule(dynamic) reduction(|:wunsafe)
         for (int64_t it = 0; it < nkb * nsplit; it++) {
             const int64_t b = it / nsplit, k0 = b * KT, nk = K - k0 < KT ? K - k0 : KT;
-            const int64_t r0 = it % nsplit * rchunk, r1 = r0 + rchunk < trows ? r0 + rchunk : trows;
+            const int64_t r0 = it % nsplit * f.rchunk;
+            const int64_t r1 = r0 + f.rchunk < trows ? r0 + f.rchunk : trows;
             /* ob's first output: pixel n PQ + p Q of the batch (local: the run's) */
-            const int64_t obase = local ? (r0 / th * s->P + 2 * (r0 % th)) * s->Q : 0;
-            int bad = 0;
+            const int64_t obase = f.local ? (r0 / f.th * s->P + 2 * (r0 % f.th)) * s->Q : 0;
             if (err || unsafe || uunsafe || r0 >= r1)
                 continue;
-            if (local) {   /* V of the run; six tiles at a time through M, in L1 */
-                for (int64_t gi = 0; gi < (r1 - r0) * gpr; gi++)
-                    bad |= s2_group_input(s, x, r0 + gi / gpr, gi % gpr, 0, C,
-                                          vl + gi * FC_WINO_LANES, voff, ldv);
-                for (int64_t t0 = r0 * tw; t0 < r1 * tw && !bad; t0 += FC_NHWC_NP) {
-                    t.pix = slot + t0;
-                    t.np = (int)(r1 * tw - t0 < FC_NHWC_NP ? r1 * tw - t0 : FC_NHWC_NP);
-                    for (int64_t c0 = 0; c0 < C; c0 += cbmax) {
-                        const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
-                        t.accumulate = c0 > 0;
-                        for (int xi = 0; xi < npoints; xi++) {
-                            const int len = fc_wino_s2_len(R, xi);
-                            t.cb = cb * len;
-                            f32_conv_direct_nhwc_6x64_avx512(&t, vl + voff[xi] + c0 * len * ldv,
-                                                             u + uoff[xi] + c0 * len * KT, NULL,
-                                                             m + xi * mplane);
-                        }
-                    }
-                    for (int j = 0; j < t.np; j++) {
-                        const int64_t row = (t0 + j) / tw, tc = (t0 + j) % tw;
-                        const int64_t n = row / th, tr = row % th;
-                        f32_winograd_output_s2_avx512(
-                            m + j * KT, mplane, wscale ? sp : NULL, bp, relu,
-                            ob + (n * PQ + 2 * tr * s->Q + 2 * tc - obase) * KT, s->Q,
-                            s->P - 2 * tr < 2 ? 1 : 2, s->Q - 2 * tc < 2 ? 1 : 2);
-                    }
-                }
-            }
-            for (int64_t c0 = 0; c0 < (local ? 0 : C) && !bad; c0 += cbmax) {
-                const int64_t cb = C - c0 < cbmax ? C - c0 : cbmax;
-                t.accumulate = c0 > 0;
-                for (int64_t k = 0; k < KT; k += 16) {   /* past K: zeros */
-                    const int rows = nk - k >= 16 ? 16 : nk > k ? (int)(nk - k) : 0;
-                    if (s2)
-                        bad |= f32_winograd_weight_s2_avx512(
-                            R, w + (rows ? (k0 + k) * C + c0 : 0) * R * R, C * R * R, rows, cb,
-                            u + k, uoff, KT);
-                    else if (flipped)   /* w[c][k]: input channel c, output channel k */
-                        bad |= f32_winograd_weight_flipped_3x3_avx512(
-                            w + (rows ? c0 * K + k0 + k : 0) * 9, K * 9, rows, cb, u + k,
-                            KT, uoff[1]);
-                    else
-                        bad |= f32_winograd_weight_rows_3x3_avx512(
-                            w + (rows ? (k0 + k) * C + c0 : 0) * 9, C * 9, rows, cb, u + k,
-                            KT, uoff[1]);
-                }
-                for (int xi = 0; xi < npoints && !bad; xi++) {
-                    /* the next block's weights, a few of its 64 rows a
-                     * point: from L3 while the GEMMs compute (read all at
-                     * once by the transform, they made it wait; spreading
-                     * them over every GEMM call ran no faster).  Rows:
-                     * output channels (flipped: input channels) */
-                    const int64_t c0n = c0 + cbmax, cbn = C - c0n < cbmax ? C - c0n : cbmax;
-                    const int64_t nrows = c0n >= C ? 0 : flipped ? cbn : nk;
-                    const int64_t per = (KT + npoints - 1) / npoints;
-                    const int len = s2 ? fc_wino_s2_len(R, xi) : 1;
-                    for (int64_t r = per * xi; r < per * (xi + 1) && r < nrows; r++) {
-                        const char *row = (const char *)(
-                            flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
-                        const int64_t bytes = (flipped ? nk : cbn) * 9 * (int64_t)sizeof(float);
-                        for (int64_t off = 0; off < bytes; off += 64)
-                            __builtin_prefetch(row + off, 0, 3);
-                    }
-                    t.cb = cb * len;
-                    for (int64_t t0 = r0 * tw; t0 < r1 * tw; t0 += FC_NHWC_NP) {
-                        t.pix = slot + t0;
-                        t.np = (int)(r1 * tw - t0 < FC_NHWC_NP ? r1 * tw - t0 : FC_NHWC_NP);
-                        f32_conv_direct_nhwc_6x64_avx512(&t, v + voff[xi] + c0 * len * ldv,
-                                                         u + uoff[xi], NULL,
-                                                         m + xi * mplane + t0 * KT);
-                    }
-                }
-            }
+            const int bad = f.local ? few_run(&f, x, r0, r1, u, vl, m, ob, obase, &t)
+                                    : few_block(&f, w, flipped, v, k0, nk, r0, r1, u, m, ob, &t);
             wunsafe |= bad;
             if (bad)
                 continue;
-            for (int64_t row = r0; row < (local ? r0 : r1); row++) {
-                const int64_t n = row / th, tr = row % th;
-                const int rows = s->P - 2 * tr < 2 ? 1 : 2;
-                for (int64_t tc = 0; tc < tw; tc++) {
-                    const int cols = s->Q - 2 * tc < 2 ? 1 : 2;
-                    (s2 ? f32_winograd_output_s2_avx512 : f32_winograd_output_cl_3x3_avx512)(
-                        m + (row * tw + tc) * KT, mplane, wscale ? sp + k0 : NULL, bp + k0, relu,
-                        ob + (n * PQ + 2 * tr * s->Q + 2 * tc) * KT, s->Q, rows, cols);
-                }
-            }
-            for (int64_t n = r0 / th; n * th < r1; n++) {   /* the images' output rows */
-                const int64_t lo = (r0 > n * th ? r0 - n * th : 0) * 2 * s->Q;
-                const int64_t hi = r1 < (n + 1) * th ? (r1 - n * th) * 2 * s->Q : PQ;
+            for (int64_t n = r0 / f.th; n * f.th < r1; n++) {   /* the images' output rows */
+                const int64_t lo = (r0 > n * f.th ? r0 - n * f.th : 0) * 2 * s->Q;
+                const int64_t hi = r1 < (n + 1) * f.th ? (r1 - n * f.th) * 2 * s->Q : PQ;
                 for (int64_t k = 0; k < nk; k += 16)
                     fc_planes_of_columns_f32(ob + (n * PQ + lo - obase) * KT + k, KT,
                                              nk - k < 16 ? nk - k : 16, PQ, 0, hi - lo,
