@@ -453,7 +453,7 @@ static void run_item(const wino_call *cl, const wino_phase *ph, const wino_grid 
  *
  * Stride 2 (3x3 and 7x7 filters, conv_winograd.h) takes 9 points.  With
  * one block of output channels and of input channels (ResNet-50's stem:
- * 64 and 3, 3136 tiles) U is made once, and the items are runs of
+ * 64 and 3, 3136 tiles) each thread makes U once, and the items are runs of
  * FC_WINO_S2_RUN tiles' rows, each making its own V (in L2) and taking
  * six tiles at a time through the GEMMs and the output transform (M in
  * L1).
@@ -628,13 +628,11 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
     const int64_t cchunk = 64, nchunks = (C + cchunk - 1) / cchunk;
     int err = 0, unsafe = 0, wunsafe = 0, uunsafe = 0;
     float *v = f.local ? NULL : (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float));
-    float *ul = f.local ? (float *)fc_malloc((size_t)usize * sizeof(float)) : NULL;
     int64_t *slot = (int64_t *)fc_malloc(sizeof(int64_t) * (size_t)ntiles);
     /* the output transform reads 64 channels of factors and bias */
     float *sp = (float *)fc_calloc((size_t)(2 * nkb * KT), sizeof(float));
     float *bp = sp + nkb * KT;
-    if ((f.local ? ul == NULL : v == NULL) || slot == NULL || sp == NULL) {
-        free(ul);
+    if ((v == NULL && !f.local) || slot == NULL || sp == NULL) {
         free(slot);
         free(sp);
         return FC_ENOMEM;
@@ -663,7 +661,7 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
 
 #pragma omp parallel num_threads(nt)
     {
-        float *u = f.local ? ul : (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
+        float *u = (float *)fc_scratch(FC_SLOT_WEIGHT, (size_t)usize * sizeof(float));
         float *m = (float *)fc_scratch(FC_SLOT_OUTPUT, (size_t)(f.npoints * f.mplane) * sizeof(float));
         /* the outputs, channels-last (local: the run's rows only) */
         const int64_t obsize = f.local ? 2 * f.rchunk * s->Q * KT : s->N * PQ * KT;
@@ -671,32 +669,41 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
         float *vl = f.local ? (float *)fc_scratch(FC_SLOT_INPUT, (size_t)vsize * sizeof(float))
                             : NULL;
         fc_nhwc_tile t;
+        int ubad = 0;
         if (u == NULL || m == NULL || ob == NULL || (f.local && vl == NULL)) {
 #pragma omp atomic write
             err = FC_ENOMEM;
         }
-        /* V, by group and chunk of channels (local: in the items) */
-#pragma omp for schedule(dynamic) reduction(|:unsafe)
-        for (int64_t i = 0; i < (f.local ? 0 : ngroups * nchunks); i++) {
-            const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
-            const int64_t gi = i / nchunks;
-            if (f.s2) {
-                unsafe |= s2_group_input(s, x, gi / f.gpr, gi % f.gpr, c0, nc,
-                                         v + gi * FC_WINO_LANES, f.voff, f.ldv);
-            } else {
-                const wino_group gr = group_at(&ph, &g, gi);
-                fc_wino_block bk;
-                unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
-                                      v + c0 * f.ldv + gi * FC_WINO_LANES, f.ldv, f.voff[1],
-                                      &bk);
-            }
-        }
-        /* local: U, 16 output channels at a time (one block: nkb = 1) */
-#pragma omp for schedule(static) reduction(|:uunsafe)
-        for (int64_t k = 0; k < (f.local ? KT : 0); k += 16) {
+        /* local: U of the one block, by every thread for itself (a few
+         * microseconds): no barrier before the items, where a thread that
+         * another process holds off its core would stall the others (a busy
+         * process beside the stem: 1.27 ms for 0.53 with a shared U) */
+        for (int64_t k = 0; f.local && u != NULL && k < KT; k += 16) {
             const int rows = K - k >= 16 ? 16 : K > k ? (int)(K - k) : 0;
-            uunsafe |= f32_winograd_weight_s2_avx512(R, w + (rows ? k * C * R * R : 0), C * R * R,
-                                                     rows, C, ul + k, f.uoff, KT);
+            ubad |= f32_winograd_weight_s2_avx512(R, w + (rows ? k * C * R * R : 0), C * R * R,
+                                                  rows, C, u + k, f.uoff, KT);
+        }
+        if (ubad) {
+#pragma omp atomic write
+            uunsafe = 1;
+        }
+        /* V, by group and chunk of channels (local: in the items) */
+        if (!f.local) {
+#pragma omp for schedule(dynamic) reduction(|:unsafe)
+            for (int64_t i = 0; i < ngroups * nchunks; i++) {
+                const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
+                const int64_t gi = i / nchunks;
+                if (f.s2) {
+                    unsafe |= s2_group_input(s, x, gi / f.gpr, gi % f.gpr, c0, nc,
+                                             v + gi * FC_WINO_LANES, f.voff, f.ldv);
+                } else {
+                    const wino_group gr = group_at(&ph, &g, gi);
+                    fc_wino_block bk;
+                    unsafe |= group_input(s, kn, &ph, &g, &gr, x + c0 * s->H * s->W, nc,
+                                          v + c0 * f.ldv + gi * FC_WINO_LANES, f.ldv, f.voff[1],
+                                          &bk);
+                }
+            }
         }
         memset(&t, 0, sizeof t);
         t.taps = 1; t.tapoff = &tap0; t.cs = f.ldv; t.ws = KT; t.ldo = KT;
@@ -707,7 +714,7 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
             const int64_t r1 = r0 + f.rchunk < trows ? r0 + f.rchunk : trows;
             /* ob's first output: pixel n PQ + p Q of the batch (local: the run's) */
             const int64_t obase = f.local ? (r0 / f.th * s->P + 2 * (r0 % f.th)) * s->Q : 0;
-            if (err || unsafe || uunsafe || r0 >= r1)
+            if (err || unsafe || ubad || r0 >= r1)
                 continue;
             const int bad = f.local ? few_run(&f, x, r0, r1, u, vl, m, ob, obase, &t)
                                     : few_block(&f, w, flipped, v, k0, nk, r0, r1, u, m, ob, &t);
@@ -724,7 +731,6 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
             }
         }
     }
-    free(ul);
     free(slot);
     free(sp);
     if (err)
