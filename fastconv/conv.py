@@ -106,6 +106,11 @@ def choose_algorithm(p, dtype, backward=False, input_grad=False):
     return "direct" if _kernels.conv2d_direct_efficiency(p, dtype) >= 0.6 else "im2col"
 
 
+def _tiles(p):
+    """2x2 output tiles over the batch (Winograd's unit of work)."""
+    return p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
+
+
 def _few_tile_winograd_pays(p):
     """Dense undilated 3x3 layers of stride 1 with at most 256 2x2 tiles,
     128 input channels or more and 64 output channels or more: the C side's
@@ -115,9 +120,8 @@ def _few_tile_winograd_pays(p):
     512 channels at 14x14 1.4-1.6x, 256 at 14x14 1.4x, 128-512 at 7x7
     1.0-1.1x (1024 at 7x7: a tie, both reading 38 MB of weights); against
     the tile-lane Winograd, 196 tiles of 128-256 channels 1.25-1.3x."""
-    tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
     return (p.groups == 1 and (p.R, p.S) == (3, 3) and p.stride == (1, 1)
-            and p.dilation == (1, 1) and p.C >= 128 and p.K >= 64 and tiles <= 256)
+            and p.dilation == (1, 1) and p.C >= 128 and p.K >= 64 and _tiles(p) <= 256)
 
 
 def _strided_winograd_pays(p):
@@ -138,7 +142,7 @@ def _strided_winograd_pays(p):
       (32: 0.6x)."""
     if p.groups != 1 or p.stride != (2, 2) or p.dilation != (1, 1) or p.R != p.S:
         return False
-    tiles = p.N * ((p.P + 1) // 2) * ((p.Q + 1) // 2)
+    tiles = _tiles(p)
     if p.R == 3:
         return p.C >= 32 and 64 <= tiles <= 256
     return p.R == 7 and p.K == 64 and p.C <= 16 and tiles >= 64

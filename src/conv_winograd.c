@@ -155,18 +155,6 @@ static int64_t few_offset(int s2, int64_t R, int xi, int64_t chans, int64_t ld)
     return s2 ? fc_wino_s2_offset(R, xi, chans, ld) : xi * (chans * ld + 16);
 }
 
-/* V of group `part` (16 tiles from tile 16 part) of row `row` (n th + tr)
- * of tiles, stride 2, channels c0 .. c0 + nc - 1, at v (its lane 0). */
-static int s2_group_input(const fc_conv_shape *s, const float *x, int64_t row, int64_t part,
-                          int64_t c0, int64_t nc, float *v, const int64_t off[9], int64_t ldv)
-{
-    const int64_t th = (s->P + 1) / 2, tw = (s->Q + 1) / 2, tc0 = part * FC_WINO_LANES;
-    const int64_t n = row / th, tr = row % th;
-    return f32_winograd_input_s2_avx512(
-        s->R, x + n * s->C * s->H * s->W, c0, nc, s->H, s->W, 4 * tr - s->pt, 4 * tc0 - s->pl,
-        (int)(tw - tc0 < FC_WINO_LANES ? tw - tc0 : FC_WINO_LANES), v, off, ldv);
-}
-
 /* 2 x 2 output tiles of an undilated layer, over the batch */
 static int64_t tiles_of(const fc_conv_shape *s)
 {
@@ -477,6 +465,18 @@ typedef struct {
     int relu;
 } few_call;
 
+/* V of group `part` (16 tiles from tile 16 part) of row `row` (n th + tr)
+ * of tiles, stride 2, channels c0 .. c0 + nc - 1, at v (its lane 0). */
+static int s2_group_input(const few_call *f, const float *x, int64_t row, int64_t part,
+                          int64_t c0, int64_t nc, float *v)
+{
+    const fc_conv_shape *s = f->s;
+    const int64_t tc0 = part * FC_WINO_LANES, n = row / f->th, tr = row % f->th;
+    return f32_winograd_input_s2_avx512(
+        s->R, x + n * s->C * s->H * s->W, c0, nc, s->H, s->W, 4 * tr - s->pt, 4 * tc0 - s->pl,
+        (int)(f->tw - tc0 < FC_WINO_LANES ? f->tw - tc0 : FC_WINO_LANES), v, f->voff, f->ldv);
+}
+
 /* The outputs of tiles t0 .. t0 + nt - 1 from their points in M (tile t
  * at m + (t - mt0) KT) into the channels-last buffer ob (holding the
  * batch's outputs from pixel obase on), for the block's factors. */
@@ -504,8 +504,7 @@ static int few_run(const few_call *f, const float *x, int64_t r0, int64_t r1, co
     const int64_t C = s->C, KT = FC_WINO_FEW_KT;
     int bad = 0;
     for (int64_t gi = 0; gi < (r1 - r0) * f->gpr; gi++)
-        bad |= s2_group_input(s, x, r0 + gi / f->gpr, gi % f->gpr, 0, C,
-                              vl + gi * FC_WINO_LANES, f->voff, f->ldv);
+        bad |= s2_group_input(f, x, r0 + gi / f->gpr, gi % f->gpr, 0, C, vl + gi * FC_WINO_LANES);
     for (int64_t t0 = r0 * f->tw; t0 < r1 * f->tw && !bad; t0 += FC_NHWC_NP) {
         t->pix = f->slot + t0;
         t->np = (int)(r1 * f->tw - t0 < FC_NHWC_NP ? r1 * f->tw - t0 : FC_NHWC_NP);
@@ -567,8 +566,8 @@ static int few_block(const few_call *f, const float *w, int flipped, const float
             const int len = f->s2 ? fc_wino_s2_len(R, xi) : 1;
             for (int64_t r = per * xi; r < per * (xi + 1) && r < nrows; r++) {
                 const char *row = (const char *)(
-                    flipped ? w + ((c0n + r) * K + k0) * 9 : w + ((k0 + r) * C + c0n) * 9);
-                const int64_t bytes = (flipped ? nk : cbn) * 9 * (int64_t)sizeof(float);
+                    flipped ? w + ((c0n + r) * K + k0) * R * R : w + ((k0 + r) * C + c0n) * R * R);
+                const int64_t bytes = (flipped ? nk : cbn) * R * R * (int64_t)sizeof(float);
                 for (int64_t off = 0; off < bytes; off += 64)
                     __builtin_prefetch(row + off, 0, 3);
             }
@@ -694,8 +693,8 @@ static int winograd_few_tiles(const fc_conv_shape *s, const wino_kernels *kn, co
                 const int64_t c0 = i % nchunks * cchunk, nc = C - c0 < cchunk ? C - c0 : cchunk;
                 const int64_t gi = i / nchunks;
                 if (f.s2) {
-                    unsafe |= s2_group_input(s, x, gi / f.gpr, gi % f.gpr, c0, nc,
-                                             v + gi * FC_WINO_LANES, f.voff, f.ldv);
+                    unsafe |= s2_group_input(&f, x, gi / f.gpr, gi % f.gpr, c0, nc,
+                                             v + gi * FC_WINO_LANES);
                 } else {
                     const wino_group gr = group_at(&ph, &g, gi);
                     fc_wino_block bk;
